@@ -1,0 +1,63 @@
+# One-command entry points. `make demo` and `make test` set up .venv first (once: a stamp file
+# records the installed lock, so a second call installs nothing).
+PYTHON ?= python3.11
+VENV   ?= .venv
+GPU    ?= 0
+CORES  ?= 2
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-gpu$(GPU)
+PLUGINS := plugins/torch plugins/fastai plugins/keras
+# GPU=1 swaps tensorflow-cpu for the CUDA build of the same TensorFlow version.
+TF_GPU := tensorflow[and-cuda]==$(shell sed -n 's/^tensorflow_cpu==//p' requirements.lock)
+
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup demo test test-slow test-all lint bench clean-results help lock
+help:
+	@echo "make demo       set up .venv and run the whole pipeline on the default profile (digits, CPU)"
+	@echo "make test       set up .venv and run the fast test suite"
+	@echo "make test-slow  the slow end-to-end tests (Snakemake, DVC, real training, LaTeX, Chromium)"
+	@echo "make bench      benchmark tables (data stages, training throughput)"
+	@echo "make demo GPU=1 install the CUDA build of TensorFlow (torch from the lock is CUDA-enabled)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+ifeq ($(GPU),1)
+	grep -v '^tensorflow_cpu==' requirements.lock > $(VENV)/requirements-gpu.lock
+	$(BIN)/pip install --quiet -r $(VENV)/requirements-gpu.lock "$(TF_GPU)"
+else
+	$(BIN)/pip install --quiet -r requirements.lock
+endif
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . $(addprefix -e ,$(PLUGINS))
+	@rm -f $(VENV)/.installed-gpu*
+	@touch $@
+
+demo: setup
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPU)
+	@$(BIN)/python -c "from pathlib import Path; [print('memoir:', p.resolve()) for p in sorted(Path('reports/build').glob('memoir.*')) if p.suffix in ('.pdf', '.html')]"
+
+test: setup
+	$(BIN)/pytest -q
+
+test-slow: setup
+	$(BIN)/pytest -q -m slow
+
+test-all: setup
+	$(BIN)/pytest -q -m "slow or not slow"
+
+lint: setup
+	$(BIN)/snakemake --lint
+
+bench: setup
+	$(BIN)/python benchmarks/bench_data.py
+
+lock:  ## re-pin from the current .venv, then mirror the pins into environment.yml
+	{ sed -n '1,2p' requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^dlcompare'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	$(BIN)/python workflow/scripts/write_environment.py
+
+clean-results:
+	rm -rf data results reports/build .snakemake

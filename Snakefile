@@ -1,0 +1,29 @@
+# dlcompare: download -> clean -> split -> train[library x arch x seed] -> report
+# Run: snakemake --cores 8 --resources gpu=1        (the same stages as `dvc repro`, see dvc.yaml)
+# Every rule calls one `dlcompare` subcommand; parameters come from params.yaml (plus any
+# --configfile / --config given to snakemake, which are passed on to the CLI).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "reports/build",
+    default_target: True
+
+
+onerror:
+    # A failed job (e.g. one library broken) must not cost the memoir: render what did run;
+    # missing runs are shown as missing. This is what `snakemake --keep-going` ends with.
+    shell(dlcompare("report") + " > logs/report-partial.log 2>&1 || true")
+    print("memoir rendered with the runs that finished: reports/build/ (see logs/report-partial.log)")

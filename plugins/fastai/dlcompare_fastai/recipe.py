@@ -1,0 +1,98 @@
+"""The thesis's fastai recipe (Table 4.1): vision_learner with fastai's default head, Adam with
+one-cycle momentums, weight decay, phase 1 = body frozen except BatchNorm with
+``fit_one_cycle(epochs, lr)``, phase 2 = ``unfreeze()`` then ``fit_one_cycle(epochs, slice(lo, hi))``
+(discriminative rates spread geometrically over fastai's layer groups). Not ``fine_tune``, which
+is a different schedule.
+
+Every value comes from the ``fastai:`` params section; the defaults below are the thesis's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torchvision.models
+from fastai.callback.progress import ProgressCallback
+from fastai.callback.schedule import minimum, slide, steep, valley
+from fastai.metrics import accuracy
+from fastai.optimizer import Adam
+from fastai.torch_core import params as module_params
+from fastai.vision.learner import vision_learner
+from fastcore.basics import noop
+
+from dlcompare import weights
+
+DEFAULTS = {"weight_decay": 0.01, "moms": [0.95, 0.85], "use_lr_find": False,
+            "phase1": {"epochs": 15, "lr": 3e-3}, "phase2": {"epochs": 40, "lr": [5e-6, 5e-4]}}
+# fastai's one-cycle defaults (fit_one_cycle), recorded in run.json with the rest of the recipe.
+ONE_CYCLE = {"pct_start": 0.25, "div": 25.0, "div_final": 1e5}
+LR_FIND_ITERATIONS = 100
+HEAD = ("fastai create_head: AdaptiveConcatPool2d, Flatten, BatchNorm1d, Dropout(0.25), Linear(2*nf, 512), "
+        "ReLU, BatchNorm1d, Dropout(0.5), Linear(512, n_classes)")
+
+
+def settings(section: dict) -> dict:
+    """The fastai section with the thesis defaults filled in (params.yaml may give fewer keys)."""
+    cfg = {**DEFAULTS, **(section or {})}
+    for phase in ("phase1", "phase2"):
+        cfg[phase] = {**DEFAULTS[phase], **cfg.get(phase, {})}
+    return cfg
+
+
+def fastai_lr(lr):
+    """A [lo, hi] pair becomes fastai's ``slice(lo, hi)``; one number stays one rate for all groups."""
+    return slice(float(lr[0]), float(lr[1])) if isinstance(lr, (list, tuple)) else float(lr)
+
+
+def build_learner(run, dls, cfg: dict):
+    """vision_learner on the torchvision builder for ``run.arch``, body frozen (train_bn=True).
+
+    ImageNet weights (``IMAGENET1K_V1``, shared with the torch plugin through the torch hub cache)
+    also make fastai add Normalize with the ImageNet statistics; from random initialisation fastai
+    adds no normalisation. Phase 1 freezes the body either way: it is the protocol in every library.
+    """
+    pretrained = run.pretrained == "imagenet"
+    if pretrained:
+        weights.ensure_imagenet_weights(run.arch, log=run.log)   # one-line UserError when offline
+    hi, lo = cfg["moms"]
+    learn = vision_learner(
+        dls, getattr(torchvision.models, weights.torchvision_name(run.arch)),
+        pretrained=pretrained, weights=weights.imagenet_weights(run.arch) if pretrained else None,
+        opt_func=Adam, metrics=accuracy, wd=cfg["weight_decay"], moms=(hi, lo, hi), train_bn=True,
+        path=run.checkpoint_dir, model_dir=".")
+    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)])
+    learn.logger = noop      # PhaseLog writes one line per epoch instead of the recorder's lists
+    learn.freeze()
+    return learn
+
+
+def parameter_counts(learn) -> dict:
+    """Trainable and frozen parameter counts, and the layer groups, as the optimizer has them now."""
+    model_params = list(learn.model.parameters())
+    trainable = sum(p.numel() for p in model_params if p.requires_grad)
+    groups = [sum(p.numel() for p in group) for group in learn.opt.param_lists]
+    return {"trainable": trainable, "frozen": sum(p.numel() for p in model_params) - trainable,
+            "layer_groups": len(groups), "group_sizes": groups, "head": sum(p.numel() for p in module_params(learn.model[1]))}
+
+
+def fit_phase(learn, cfg: dict, phase: str, cbs, start_epoch: int = 0) -> None:
+    learn.fit_one_cycle(cfg[phase]["epochs"], fastai_lr(cfg[phase]["lr"]), cbs=cbs, start_epoch=start_epoch,
+                        **ONE_CYCLE)
+
+
+def lr_find(learn, num_it: int = LR_FIND_ITERATIONS) -> dict:
+    """Run fastai's lr_find and return its four suggestions and the curve (for the memoir).
+
+    The thesis consulted it but trained with the fixed rates of Table 4.1; so does this plugin.
+    The finder restores the weights it started from.
+    """
+    found = learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=(valley, slide, minimum, steep))
+    suggestions = {name: _finite(value) for name, value in found._asdict().items()}
+    curve = {"lr": [float(v) for v in learn.recorder.lrs],
+             "loss": [_finite(float(v)) for v in learn.recorder.losses]}
+    return {"suggestions": suggestions, "curve": curve, "iterations": num_it}
+
+
+def _finite(value):
+    value = float(value)
+    return value if math.isfinite(value) else None

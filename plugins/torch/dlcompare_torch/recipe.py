@@ -1,0 +1,113 @@
+"""The training recipe from the ``torch:`` params section: optimizer, one-cycle, discriminative rates.
+
+DEFAULTS is the fastai column of the thesis's Table 4.1, written out the way fastai 2 runs it, so
+"fastai vs. the same recipe in raw PyTorch" is a fair control:
+
+- Adam with decoupled weight decay 0.01 (fastai's ``Adam`` default ``decouple_wd=True`` = AdamW),
+  betas (0.9, 0.99), eps 1e-5, and no weight decay on BatchNorm weights and biases
+  (fastai's ``wd_bn_bias=False``);
+- ``fit_one_cycle``: OneCycleLR with pct_start 0.25, cosine annealing, lr from max/25 up to max and
+  down to max/1e5 (fastai's div=25, div_final=1e5), beta1 cycling 0.95 -> 0.85 -> 0.95;
+- phase1: 15 epochs at 3e-3 for every group (head + body BatchNorm train); phase2: 40 epochs,
+  rates 5e-6 .. 5e-4 spread geometrically over the three layer groups (fastai's ``slice``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+
+DEFAULTS = {
+    "optimizer": "adamw",
+    "betas": [0.9, 0.99],
+    "eps": 1e-5,
+    "weight_decay": 0.01,
+    "one_cycle": True,
+    "moms": [0.95, 0.85],
+    "pct_start": 0.25,
+    "discriminative": True,
+    "phase1": {"epochs": 15, "lr": 3e-3},
+    "phase2": {"epochs": 40, "lr": [5e-6, 5e-4]},
+    "augment": {"flip_horizontal": True, "flip_vertical": True, "rotation": 10.0, "zoom": 1.1,
+                "brightness": 0.2},
+}
+DIV = 25.0          # one-cycle: start lr = max lr / DIV (fastai div)
+DIV_FINAL = 1e5     # one-cycle: final lr = max lr / DIV_FINAL (fastai div_final)
+
+
+def settings(section: dict) -> dict:
+    """DEFAULTS overridden by the params section (nested dicts merged key by key)."""
+    merged = copy.deepcopy(DEFAULTS)
+    for key, value in (section or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def phase_lrs(cfg: dict, phase: str, n_groups: int) -> list[float]:
+    """One learning rate per layer group for ``phase``.
+
+    A single lr applies to every group. A range [lo, hi] is spread geometrically over the groups
+    (lo for the earliest, hi for the head) when ``discriminative``; otherwise every group gets hi.
+    """
+    lr = cfg[phase]["lr"]
+    if not isinstance(lr, (list, tuple)):
+        return [float(lr)] * n_groups
+    lo, hi = float(lr[0]), float(lr[-1])
+    if not cfg["discriminative"] or n_groups == 1:
+        return [hi] * n_groups
+    step = (hi / lo) ** (1 / (n_groups - 1))
+    return [lo * step ** i for i in range(n_groups)]
+
+
+def _no_decay(module, name: str) -> bool:
+    return isinstance(module, nn.modules.batchnorm._NormBase) or name == "bias"
+
+
+def param_groups(groups: list[tuple[str, list]], lrs: list[float], weight_decay: float) -> list[dict]:
+    """Optimizer param groups: per layer group, trainable params with and without weight decay.
+
+    ``groups`` is [(name, [modules])]. Frozen params (requires_grad False) are left out; empty
+    groups are dropped. Each dict carries ``name`` (e.g. ``head/decay``) for logs and tests.
+    """
+    result = []
+    for (name, modules), lr in zip(groups, lrs, strict=True):
+        decay, no_decay = [], []
+        for module in modules:
+            for sub in module.modules():
+                for pname, param in sub.named_parameters(recurse=False):
+                    if param.requires_grad:
+                        (no_decay if _no_decay(sub, pname) else decay).append(param)
+        for suffix, params, wd in (("decay", decay, weight_decay), ("no_decay", no_decay, 0.0)):
+            if params:
+                result.append({"params": params, "lr": lr, "weight_decay": wd, "name": f"{name}/{suffix}"})
+    return result
+
+
+def make_optimizer(cfg: dict, groups: list[dict]):
+    kind = cfg["optimizer"]
+    beta1, beta2 = cfg["betas"]
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=beta1)
+    cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    return cls(groups, lr=groups[0]["lr"], betas=(beta1, beta2), eps=cfg["eps"])
+
+
+def make_scheduler(cfg: dict, optimizer, total_steps: int):
+    """OneCycleLR stepped once per batch (None when one_cycle is off: constant rates).
+
+    Each group's peak is its own lr (discriminative rates stay discriminative along the cycle);
+    momentum (beta1 for Adam) cycles between ``moms``.
+    """
+    if not cfg["one_cycle"] or total_steps < 1:
+        return None
+    high, low = cfg["moms"]
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
+        pct_start=cfg["pct_start"], anneal_strategy="cos", cycle_momentum=True,
+        base_momentum=low, max_momentum=high, div_factor=DIV, final_div_factor=DIV_FINAL / DIV,
+        three_phase=False)

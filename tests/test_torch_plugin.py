@@ -1,0 +1,288 @@
+"""The raw PyTorch plugin: what it configures (freezing, layer groups, rates, one-cycle, weight
+decay, augmentation) and what it does (artifacts, determinism on CPU, resume after a kill)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from dlcompare import contract, splitcache, testing
+from dlcompare.glossary import ARCHS, HISTORY, PROBS, RUN_INFO
+from dlcompare.plugins import load_registry
+from dlcompare_torch import checkpoint, data, model as model_lib, recipe
+from dlcompare_torch.plugin import TorchTrainer
+
+TINY = {"phase1": {"epochs": 2, "lr": 3e-3}, "phase2": {"epochs": 1, "lr": [5e-6, 5e-4]}}
+
+
+def meta_model(arch: str, n_classes: int = 3):
+    """The full network without allocating or initialising its weights (fast for vgg19)."""
+    with torch.device("meta"):
+        return model_lib.build(arch, n_classes)
+
+
+def make_run(root, out="out", seed=0, params=TINY, log=lambda _: None) -> contract.Run:
+    split_dir = root / "data" / "split"
+    if not split_dir.exists():
+        testing.make_split(root, n_classes=3, sizes=(24, 9, 6), image_size=16)
+    (root / out).mkdir(parents=True, exist_ok=True)
+    return contract.Run(library="torch", arch="resnet18", seed=seed, device="cpu", pretrained="none",
+                        image_size=16, batch_size=8, threads=1, classes=splitcache.load_classes(split_dir),
+                        split_dir=split_dir, out_dir=root / out, checkpoint_dir=root / "ckpt" / out,
+                        params=params, log=log)
+
+
+def read_history(run) -> list[dict]:
+    with open(run.out_dir / HISTORY, newline="") as fh:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
+
+
+# --- what is configured -------------------------------------------------------------------
+
+def test_registered_through_the_entry_point():
+    trainer = load_registry().get("torch")
+    assert isinstance(trainer, TorchTrainer)
+    assert set(trainer.architectures) == set(ARCHS)
+    assert trainer.library_version() == torch.__version__
+
+
+def test_defaults_are_the_fastai_column_of_table_4_1():
+    cfg = recipe.settings({"phase1": {"epochs": 1}, "augment": {"zoom": 1.0}})
+    assert cfg["phase1"] == {"epochs": 1, "lr": 3e-3}       # nested sections merge key by key
+    assert cfg["phase2"] == {"epochs": 40, "lr": [5e-6, 5e-4]}
+    assert recipe.DEFAULTS["phase1"]["epochs"] == 15
+    assert cfg["weight_decay"] == 0.01 and cfg["one_cycle"] and cfg["discriminative"]
+    assert cfg["moms"] == [0.95, 0.85] and cfg["optimizer"] == "adamw"
+    assert cfg["augment"]["zoom"] == 1.0 and cfg["augment"]["flip_vertical"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_layer_groups_partition_every_arch(arch):
+    net = meta_model(arch)
+    groups = model_lib.layer_groups(arch, net)
+    assert [name for name, _ in groups] == ["body_early", "body_late", "head"]
+    ids = [id(p) for _, modules in groups for m in modules for p in m.parameters()]
+    assert len(ids) == len(set(ids)) == len(list(net.parameters()))   # disjoint, complete
+    assert all(sum(p.numel() for m in mods for p in m.parameters()) > 0 for _, mods in groups)
+    assert isinstance(groups[0][1][0], nn.Conv2d)             # the stem is in the early group
+    assert groups[2][1] == [net[1]]
+    assert isinstance(net[1][-1], nn.Linear) and net[1][-1].out_features == 3
+
+
+def test_resnet_split_is_fastais():
+    groups = dict(model_lib.layer_groups("resnet50", meta_model("resnet50")))
+    late = groups["body_late"]
+    assert len(late) == 2 and all(isinstance(m[0], nn.Module) for m in late)   # layer3, layer4
+    assert sum(p.numel() for m in late for p in m.parameters()) == \
+        sum(p.numel() for m in meta_model("resnet50")[0][6:] for p in m.parameters())
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "densenet121", "vgg16"])
+def test_phase1_freezes_the_body_except_batchnorm(arch):
+    net = meta_model(arch)
+    body, head = net
+    bn = sum(p.numel() for m in body.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
+             for p in m.parameters(recurse=False))
+    model_lib.set_phase(net, "phase1")
+    assert bn > 0
+    assert model_lib.count_params(net, trainable_only=True) == bn + sum(p.numel() for p in head.parameters())
+    assert not any(p.requires_grad for m in body.modules() if isinstance(m, nn.Conv2d) for p in m.parameters())
+    model_lib.set_phase(net, "phase2")
+    assert model_lib.count_params(net, trainable_only=True) == model_lib.count_params(net)
+
+
+def test_phase2_discriminative_rates_and_weight_decay():
+    cfg = recipe.settings({})
+    assert recipe.phase_lrs(cfg, "phase1", 3) == [3e-3] * 3
+    lrs = recipe.phase_lrs(cfg, "phase2", 3)
+    assert lrs == pytest.approx([5e-6, 5e-5, 5e-4])               # geometric, as fastai's slice
+    assert recipe.phase_lrs({**cfg, "discriminative": False}, "phase2", 3) == [5e-4] * 3
+
+    net = meta_model("resnet18")
+    model_lib.set_phase(net, "phase2")
+    groups = recipe.param_groups(model_lib.layer_groups("resnet18", net), lrs, 0.01)
+    by_name = {g["name"]: g for g in groups}
+    assert set(by_name) == {f"{n}/{k}" for n in model_lib.GROUP_NAMES for k in ("decay", "no_decay")}
+    for name, lr in zip(model_lib.GROUP_NAMES, lrs):
+        assert by_name[f"{name}/decay"]["lr"] == by_name[f"{name}/no_decay"]["lr"] == lr
+        assert by_name[f"{name}/decay"]["weight_decay"] == 0.01
+        assert by_name[f"{name}/no_decay"]["weight_decay"] == 0.0    # fastai: no wd on BN, bias
+    assert all(p.ndim >= 2 for p in by_name["body_early/decay"]["params"])
+    assert sum(p.numel() for g in groups for p in g["params"]) == model_lib.count_params(net)
+
+    model_lib.set_phase(net, "phase1")                              # frozen params left out
+    frozen = recipe.param_groups(model_lib.layer_groups("resnet18", net), [3e-3] * 3, 0.01)
+    assert sum(p.numel() for g in frozen for p in g["params"]) == model_lib.count_params(net, True)
+
+
+def test_one_cycle_lr_and_momentum_schedule():
+    cfg = recipe.settings({})
+    params = [nn.Parameter(torch.zeros(2, 2)), nn.Parameter(torch.zeros(2))]
+    opt = recipe.make_optimizer(cfg, [{"params": [params[0]], "lr": 1e-3, "weight_decay": 0.01},
+                                      {"params": [params[1]], "lr": 1e-2, "weight_decay": 0.0}])
+    assert isinstance(opt, torch.optim.AdamW)
+    assert opt.defaults["eps"] == 1e-5 and opt.defaults["betas"][1] == 0.99
+    sched = recipe.make_scheduler(cfg, opt, total_steps=100)
+    lrs, beta1 = [], []
+    for _ in range(100):
+        lrs.append([g["lr"] for g in opt.param_groups])
+        beta1.append(opt.param_groups[0]["betas"][0])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx([1e-3 / 25, 1e-2 / 25])           # fastai div=25
+    assert max(l[1] for l in lrs) == pytest.approx(1e-2)               # each group peaks at its lr
+    assert np.argmax([l[0] for l in lrs]) == 24                        # pct_start 0.25
+    assert lrs[-1][1] == pytest.approx(1e-2 / 1e5, rel=0.05)          # fastai div_final=1e5
+    assert beta1[0] == pytest.approx(0.95) and min(beta1) == pytest.approx(0.85)
+    assert np.argmin(beta1) == 24 and beta1[-1] == pytest.approx(0.95, abs=1e-3)
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
+
+    assert recipe.make_scheduler({**cfg, "one_cycle": False}, opt, 100) is None
+    sgd = recipe.make_optimizer({**cfg, "optimizer": "sgd"}, [{"params": params, "lr": 0.1}])
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
+    assert isinstance(recipe.make_optimizer({**cfg, "optimizer": "adam"}, [{"params": params, "lr": 0.1}]),
+                      torch.optim.Adam)
+
+
+def test_augmentation_only_on_the_training_set():
+    images, labels = testing.synthetic_images(16, 3, 16, seed=0)
+    aug = data.augmentation(recipe.DEFAULTS["augment"])
+    kinds = [type(t).__name__ for t in aug.transforms]
+    assert kinds == ["RandomHorizontalFlip", "RandomVerticalFlip", "RandomAffine", "ColorJitter"]
+    assert aug.transforms[2].degrees == [-10.0, 10.0] and aug.transforms[2].scale == (1.0, 1.1)
+    assert data.augmentation({"flip_horizontal": False, "zoom": 1.0}) is None
+
+    raw = torch.from_numpy(images).permute(0, 3, 1, 2)
+    valid = data.loader(images, labels, 16, train=False, seed=0, transform=aug)
+    x, y = next(iter(valid))
+    assert torch.equal(x, raw) and torch.equal(y, torch.from_numpy(labels))   # row order kept
+    train = data.loader(images, labels, 16, train=True, seed=0, transform=aug)
+    x, y = next(iter(train))
+    assert x.shape == raw.shape and x.dtype == torch.uint8
+    order = [int(np.flatnonzero((raw == xi).all(dim=(1, 2, 3)))[0]) if (raw == xi).all(dim=(1, 2, 3)).any()
+             else -1 for xi in x]
+    assert order.count(-1) >= 12        # augmented: (almost) no image comes through untouched
+    plain = data.loader(images, labels, 16, train=True, seed=0)
+    x, y = next(iter(plain))
+    assert sorted(y.tolist()) == sorted(labels.tolist())
+    assert not torch.equal(y, torch.from_numpy(labels))   # shuffled
+
+
+def test_inputs_are_normalised_with_imagenet_stats():
+    inputs = data.Inputs(torch.device("cpu"))
+    x = inputs(torch.full((1, 3, 2, 2), 255, dtype=torch.uint8))
+    assert x.dtype == torch.float32 and x.is_contiguous()
+    assert x[0, :, 0, 0].tolist() == pytest.approx([(1 - m) / s for m, s in
+                                                    zip((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+
+
+# --- what it does ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted tiny run (resnet18, 16 px, 2 + 1 epochs)."""
+    run = make_run(tmp_path_factory.mktemp("torch"))
+    TorchTrainer().train(run)
+    return run
+
+
+def test_artifacts_epochs_and_run_info(reference):
+    info = contract.check_artifacts(reference.out_dir, reference.split_dir, 3)
+    history = read_history(reference)
+    assert [(r["phase"], r["epoch"]) for r in history] == [("phase1", "1"), ("phase1", "2"), ("phase2", "1")]
+    assert info["param_count"] == model_lib.count_params(model_lib.build("resnet18", 3))
+    extras = info["extras"]
+    assert extras["trainable_params"]["phase1"] < extras["trainable_params"]["phase2"] == info["param_count"]
+    assert extras["learning_rates"]["phase2"] == pytest.approx([5e-6, 5e-5, 5e-4])
+    assert extras["deterministic"] and extras["amp"] is None and extras["resumed_after"] is None
+    assert set(info["versions"]) == {"torch", "torchvision", "cuda", "cudnn", "device_name", "python"}
+    assert info["phase_seconds"]["phase1"] > 0 and info["phase_seconds"]["phase2"] > 0
+    assert info["images_per_second"]["train"] > 0 and info["images_per_second"]["inference"] > 0
+    assert info["peak_memory_mb"] > 10
+    assert np.load(reference.out_dir / PROBS["test"]).shape == (6, 3)
+    assert (reference.checkpoint_dir / checkpoint.FILENAME).is_file()
+
+
+def test_same_seed_same_results_other_seed_differs(reference, tmp_path):
+    again = make_run(reference.out_dir.parent, out="again")
+    TorchTrainer().train(again)
+    assert read_history(again) == read_history(reference)
+    for split in PROBS.values():
+        assert np.array_equal(np.load(again.out_dir / split), np.load(reference.out_dir / split))
+    other = make_run(reference.out_dir.parent, out="other", seed=1)
+    TorchTrainer().train(other)
+    assert not np.array_equal(np.load(other.out_dir / PROBS["valid"]), np.load(reference.out_dir / PROBS["valid"]))
+
+
+def test_killed_run_resumes_after_its_last_epoch(reference):
+    class Killed(Exception):
+        pass
+
+    lines = []
+
+    def die_after_phase1_epoch1(line):
+        lines.append(line)
+        if "phase1 epoch 1/2" in line:
+            raise Killed   # after the epoch's checkpoint was written, as a kill would be
+
+    first = make_run(reference.out_dir.parent, out="killed", log=die_after_phase1_epoch1)
+    with pytest.raises(Killed):
+        TorchTrainer().train(first)
+    assert not (first.out_dir / HISTORY).exists()
+    resumed = make_run(reference.out_dir.parent, out="killed", log=lines.append)
+    TorchTrainer().train(resumed)
+    assert any("resuming after phase1 epoch 1" in line for line in lines)
+    assert sum("epoch" in line and "resuming" not in line for line in lines) == 3   # 1 + the 2 left
+    # Continuity: the same history and predictions as the run that was never interrupted.
+    assert read_history(resumed) == read_history(reference)
+    for split in PROBS.values():
+        assert np.array_equal(np.load(resumed.out_dir / split), np.load(reference.out_dir / split))
+    info = contract.check_artifacts(resumed.out_dir, resumed.split_dir, 3)
+    assert info["extras"]["resumed_after"] == {"phase": "phase1", "epoch": 1}
+
+
+def test_checkpoint_from_other_settings_is_ignored(reference, tmp_path):
+    state = torch.load(reference.checkpoint_dir / checkpoint.FILENAME, weights_only=True)
+    assert state["phase"] == "phase2" and state["epoch"] == 1 and len(state["history"]) == 3
+    logs = []
+    assert checkpoint.load(reference.checkpoint_dir, "something-else", log=logs.append) is None
+    assert "other settings" in logs[0]
+    (tmp_path / checkpoint.FILENAME).write_bytes(b"truncated")
+    assert checkpoint.load(tmp_path, state["fingerprint"], log=logs.append) is None
+
+
+@pytest.mark.slow
+def test_cli_run_killed_with_sigkill_resumes(tmp_path):
+    """`dlcompare train` killed for real mid-run: nothing looks finished; a re-run resumes."""
+    testing.make_split(tmp_path, n_classes=3, sizes=(48, 18, 12), image_size=16)
+    (tmp_path / "params.yaml").write_text(textwrap.dedent("""\
+        data: {dataset: digits, image_size: 16}
+        train: {libraries: [torch], archs: [resnet18], seeds: [0], device: cpu, batch_size: 16, threads: 1}
+        torch: {phase1: {epochs: 3, lr: 3.0e-3}, phase2: {epochs: 3, lr: [5.0e-6, 5.0e-4]}}
+        """))
+    cmd = [os.path.join(os.path.dirname(sys.executable), "dlcompare"), "train",
+           "--library", "torch", "--arch", "resnet18", "--seed", "0"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if "phase2 epoch 1/3" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    run_dir = tmp_path / "results" / "runs" / "torch" / "resnet18" / "seed0"
+    assert not (run_dir / "metrics.json").exists()
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert "resuming after phase2 epoch 1" in done.stdout
+    with open(run_dir / HISTORY, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["phase"], int(r["epoch"])) for r in rows] == \
+        [("phase1", 1), ("phase1", 2), ("phase1", 3), ("phase2", 1), ("phase2", 2), ("phase2", 3)]
+    assert (run_dir / "metrics.json").is_file() and (run_dir / RUN_INFO).is_file()

@@ -1,0 +1,126 @@
+"""The `dlcompare` command: one subcommand per pipeline stage, called identically by Snakemake
+and DVC. Every subcommand reads params.yaml (or --params FILE ...) plus --set overrides."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .errors import UserError
+
+EPILOG = """\
+stages (in DAG order): download -> clean -> split -> train[library x arch x seed] -> report
+Run the whole DAG with `snakemake --cores 8 --resources gpu=1` or `dvc repro`; each stage runs one
+of these subcommands. Parameters: params.yaml, validated against workflow/schemas/params.schema.yaml.
+"""
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("parameters")
+    group.add_argument("--params", action="append", metavar="FILE",
+                       help="parameter file(s), merged in order (default: params.yaml)")
+    group.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", dest="overrides",
+                       help="override one parameter, value parsed as YAML "
+                            "(e.g. --set train.seeds=[0,1] --set data.image_size=64); repeatable")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlcompare", description="Re-run a published comparison of deep-learning libraries "
+        "(Keras, fastai, PyTorch) and regenerate its memoir.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"dlcompare {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _common()
+
+    def add(name: str, help_: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_, description=description)
+
+    add("download", "fetch the dataset into data/raw",
+        "Fetch data.dataset into data/raw: digits (embedded in scikit-learn, written as PNGs in the "
+        "ISIC layout), isic (Kaggle API, or data.url with data.sha256), or folder (data.path). "
+        "Downloads are checksum-verified and extracted safely; nothing half-done is left behind.")
+    add("clean", "de-duplicate, drop unreadable images and small classes into data/clean",
+        "Remove exact duplicates (every copy when a duplicate spans classes), skip unreadable "
+        "files with the reason, drop classes below data.min_images_per_class; writes data/clean "
+        "and results/cleaning.json and prints a summary.")
+    add("split", "carve validation, write data/split/manifest.csv and the decoded cache",
+        "Keep the dataset's test split, take data.valid_fraction of the training images for "
+        "validation (seeded by data.split_seed), write manifest.csv (path, label, split, sha256) "
+        "and decode + resize every image once into data/split/cache.")
+    train = add("train", "train one (library, arch, seed) run into results/runs/",
+                "Train one run through the library's plugin and write history, probabilities, "
+                "run info and metrics into results/runs/<library>/<arch>/seed<seed>/ atomically.")
+    train.add_argument("--library", required=True, help="plugin name, e.g. torch, fastai, keras")
+    train.add_argument("--arch", required=True, help="canonical architecture, e.g. resnet18, resnet50")
+    train.add_argument("--seed", required=True, type=int, help="random seed of this run")
+    evaluate = add("evaluate", "recompute metrics.json of finished runs from their probabilities",
+                   "Compute accuracy, cross-entropy, balanced accuracy, macro-F1, per-class recall "
+                   "and the confusion matrix from saved probabilities (the same code for every library).")
+    evaluate.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    add("plugins", "list installed library plugins and whether they can run here",
+        "Table of plugins: distribution and version, library version, architectures, whether it "
+        "can run here and on which device.")
+    check = add("check-plugin", "run the conformance suite against one plugin",
+                "Train one tiny run of the plugin on a synthetic split and check every artifact, "
+                "shape, row order, and that two runs with the same seed agree on CPU.")
+    check.add_argument("library", help="plugin name")
+    check.add_argument("--arch", help="architecture to test (default: the plugin's smallest)")
+    add("report", "render the memoir (LaTeX/PDF and HTML) into reports/build",
+        "Render the comparison report and the course-content matrix from the run artifacts.")
+    return parser
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from . import params as params_mod
+
+    params = params_mod.load(args.params, args.overrides)
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    if args.command == "download":
+        from .download import download
+        download(params, log)
+    elif args.command == "clean":
+        from .cleaning import clean
+        clean(params, log)
+    elif args.command == "split":
+        from .splitting import split
+        split(params, log)
+    elif args.command == "train":
+        from .training import train
+        train(params, args.library, args.arch, args.seed, log)
+    elif args.command == "evaluate":
+        from .evaluate import write_metrics
+        from .glossary import SPLIT_DIR
+        for run_dir in args.run_dirs:
+            result = write_metrics(run_dir, SPLIT_DIR)
+            log(f"{run_dir}: valid accuracy {result['valid']['accuracy']:.4f}, "
+                f"test accuracy {result['test']['accuracy']:.4f}")
+    elif args.command == "plugins":
+        from .listing import show_plugins
+        show_plugins(params)
+    elif args.command == "check-plugin":
+        from .conformance.runner import check_plugin
+        return check_plugin(args.library, args.arch, log, params=params)
+    elif args.command == "report":
+        from .report import build_report
+        build_report(params, log)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except UserError as exc:
+        print(f"dlcompare {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dlcompare {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Options of the conformance suite (pytest loads this with ``--pyargs dlcompare.conformance``)."""
+
+from .runner import ENV_ARCH, ENV_PARAMS, ENV_PLUGIN
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("dlcompare", "dlcompare plugin conformance")
+    group.addoption("--dlcompare-plugin", metavar="NAME",
+                    help=f"plugin to check (or set {ENV_PLUGIN})")
+    group.addoption("--dlcompare-arch", metavar="ARCH",
+                    help=f"architecture to train (or set {ENV_ARCH}; default: resnet18 if the "
+                         "plugin has it, else its first)")
+    group.addoption("--dlcompare-params", metavar="FILE",
+                    help=f"params file whose section for the plugin the tiny runs use, phases cut "
+                         f"to one epoch (or set {ENV_PARAMS}; default: ./params.yaml if present)")

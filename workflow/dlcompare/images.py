@@ -1,0 +1,85 @@
+"""Decoding image files: the readability check used by `clean` and the decode + resize used by
+`split`, so both stages agree on what "a readable image" is.
+
+- Only files with an image extension are candidates (``IMAGE_EXTENSIONS``, any case).
+- A file is readable when Pillow decodes it completely (a truncated JPEG fails, since Pillow's
+  ``LOAD_TRUNCATED_IMAGES`` is left off) and converts it to RGB.
+- Images above ``MAX_PIXELS`` (Pillow's own decompression-bomb threshold, ~89 Mpixel) are refused
+  from their header alone, before any pixel is decoded.
+- JPEGs are decoded with ``draft``: libjpeg scales by 1/2, 1/4 or 1/8 while decoding, which is
+  several times faster for large photographs and still reads every byte (truncation is still caught).
+- Any mode becomes RGB: grayscale, palette, RGBA/LA (alpha dropped), CMYK, 16-bit (scaled to 8).
+  EXIF orientation is applied. Resizing squashes to a square (the whole lesion stays in view,
+  as Keras's ``flow_from_directory(target_size=...)`` did in the thesis), bilinear with antialiasing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif",
+                              ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"})
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+
+class Unreadable(Exception):
+    """The file is not a usable image; the message is the reason recorded in cleaning.json."""
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _open_rgb(data: bytes, draft: tuple[int, int]) -> Image.Image:
+    if not data:
+        raise Unreadable("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+        width, height = im.size
+        if width * height > MAX_PIXELS:
+            raise Unreadable(f"decompression bomb refused: {width}x{height} pixels "
+                             f"exceeds the limit of {MAX_PIXELS:,}")
+        if im.format == "JPEG":
+            im.draft("RGB", draft)
+        im = ImageOps.exif_transpose(im)  # loads the pixels: truncation raises here
+        return _to_rgb(im)
+    except Unreadable:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise Unreadable(f"decompression bomb refused: {exc}") from None
+    except UnidentifiedImageError:
+        raise Unreadable("not a recognised image format") from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means "unreadable", with its reason
+        raise Unreadable(f"cannot decode: {type(exc).__name__}: {exc}") from None
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode == "RGB":
+        return im
+    if im.mode.startswith("I;16"):
+        return Image.fromarray((np.asarray(im, dtype=np.uint16) >> 8).astype(np.uint8)).convert("RGB")
+    if im.mode in ("I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        span = float(arr.max() - arr.min()) or 1.0
+        return Image.fromarray(((arr - arr.min()) * (255.0 / span)).astype(np.uint8)).convert("RGB")
+    return im.convert("RGB")
+
+
+def check(data: bytes) -> None:
+    """Raise ``Unreadable`` with the reason when ``data`` is not a decodable image."""
+    _open_rgb(data, draft=(1, 1))
+
+
+def load_rgb(data: bytes, size: int) -> np.ndarray:
+    """Decode ``data`` into a uint8 (size, size, 3) array."""
+    im = _open_rgb(data, draft=(size, size))
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)

@@ -1,0 +1,63 @@
+"""`dlcompare plugins`: which library plugins are installed and whether they can run here."""
+
+from __future__ import annotations
+
+import sys
+
+from . import devices
+from .errors import UserError
+from .plugins import Registry, load_registry
+
+COLUMNS = ("plugin", "distribution", "library version", "architectures", "runs here", "device")
+
+
+def _reason(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def plugin_rows(params: dict, registry: Registry | None = None) -> list[dict]:
+    """One row per trainer (imports its library in a try) and per plugin that failed to load."""
+    registry = registry or load_registry()
+    requested = params.get("train", {}).get("device", "auto")
+    rows = []
+    for name, trainer in sorted(registry.trainers.items()):
+        row = dict.fromkeys(COLUMNS, "-")
+        row.update(plugin=name, distribution=registry.distributions.get(name, "unknown"),
+                   architectures=", ".join(trainer.architectures))
+        try:
+            row["library version"] = str(trainer.library_version())
+            gpus = 0 if requested == "cpu" else int(trainer.gpu_count())
+            row["device"] = devices.describe(devices.resolve(requested, gpus))
+            row["runs here"] = "yes"
+        except UserError as exc:
+            row["runs here"] = f"no: {exc}"
+        except Exception as exc:  # a broken library is a finding to show, not a crash
+            row["runs here"] = f"no: {_reason(exc)}"
+        rows.append(row)
+    for name, why in sorted(registry.failures.items()):
+        row = dict.fromkeys(COLUMNS, "-")
+        row.update(plugin=name, distribution=registry.distributions.get(name, "unknown"))
+        row["runs here"] = f"no: failed to load: {why}"
+        rows.append(row)
+    return rows
+
+
+def show_plugins(params: dict, registry: Registry | None = None) -> list[dict]:
+    """Print the table (plain text when stdout is a log, not a terminal); return its rows."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = plugin_rows(params, registry)
+    table = Table(title="dlcompare plugins", title_justify="left")
+    for column in COLUMNS:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = None if row["runs here"] == "yes" else "red"
+        table.add_row(*(row[c] for c in COLUMNS), style=style)
+    # A log file gets a wide plain table instead of one wrapped to 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    if not rows:
+        console.print("no plugins installed: install one, e.g. `pip install -e plugins/torch`")
+    return rows

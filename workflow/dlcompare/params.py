@@ -1,0 +1,134 @@
+"""Load params.yaml (plus overlays and --set overrides) and validate it against the ONE schema
+that the Snakefile also uses, turning schema errors into one line naming the key."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .errors import UserError
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "params.schema.yaml"
+DEFAULT_PARAMS = "params.yaml"
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """Overlay wins; mappings merge recursively, lists and scalars are replaced (as Snakemake does)."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """``a.b.c=value`` -> (["a", "b", "c"], value parsed as YAML, so 3, true, [0, 1] work)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set expects key.path=value, got {text!r}")
+    try:
+        value = json.loads(raw)          # JSON first: 1e-05 is a float there, a string in YAML 1.1
+    except ValueError:
+        value = None if not raw.strip() else _yaml_value(raw)
+    return key.strip().split("."), value
+
+
+def _yaml_value(raw: str):
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise UserError(f"--set: cannot parse value {raw!r}: {exc.problem}") from None
+
+
+def apply_overrides(params: dict, overrides: list[str]) -> dict:
+    out = copy.deepcopy(params)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise UserError(f"--set {'.'.join(path)}: {part!r} is not a section")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def _fill_defaults(schema: dict, params: dict) -> None:
+    for key, sub in schema.get("properties", {}).items():
+        if key not in params and "default" in sub:
+            params[key] = copy.deepcopy(sub["default"])
+        if isinstance(params.get(key), dict) and "properties" in sub:
+            _fill_defaults(sub, params[key])
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        where = f"{path}." if path else ""
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"unknown parameter {where}{unknown[0]}{hint}"
+    expected = error.schema.get("description") if error.validator == "type" else None
+    message = error.message if not expected else f"{error.message}; expected {expected}"
+    return f"invalid parameter {path or '<root>'}: {message}"
+
+
+def validate(params: dict) -> dict:
+    """Validate and fill defaults; raise UserError with one line for the first problem."""
+    if not isinstance(params, dict):
+        raise UserError("params must be a mapping of sections (data:, train:, ...)")
+    schema = load_schema()
+    validator = jsonschema.Draft7Validator(schema)
+    errors = list(validator.iter_errors(params))
+    if errors:
+        raise UserError(_describe(jsonschema.exceptions.best_match(errors)))
+    known = set(schema["properties"])
+    libraries = params["train"]["libraries"]
+    for key in params:
+        if key not in known and key not in libraries:
+            raise UserError(f"unknown parameter section {key!r}: not one of {', '.join(sorted(known))} "
+                            f"nor a library listed in train.libraries")
+    for library in libraries:
+        if library not in params:
+            raise UserError(f"train.libraries lists {library!r} but params has no {library!r} section "
+                            f"(add `{library}: {{}}`: DVC tracks each library's section)")
+    params = copy.deepcopy(params)
+    _fill_defaults(schema, params)
+    return params
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"params file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def load(files: list[str] | None = None, overrides: list[str] | None = None) -> dict:
+    """params.yaml (or the given files, merged in order) + --set overrides, validated."""
+    params: dict = {}
+    for path in files or [DEFAULT_PARAMS]:
+        params = deep_merge(params, read_yaml(path))
+    return validate(apply_overrides(params, overrides or []))

@@ -1,0 +1,98 @@
+"""Extract a zip or tar archive without letting it write outside the target ("zip slip").
+
+Every member is checked BEFORE anything is written; a bad one refuses the whole archive with
+one UserError. Refused: absolute paths, ``..`` components, links (symbolic or hard) whose target
+leaves the destination, device files, FIFOs. Tar members go through Python's own ``data``
+extraction filter (PEP 706), zip members through the equivalent checks below (zipfile would
+silently rewrite such names instead of refusing them, and stores symlinks as plain files).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from .errors import UserError
+
+
+def extract(archive: str | Path, dest: str | Path) -> None:
+    """Extract ``archive`` (zip, tar, tar.gz/bz2/xz) into the existing directory ``dest``."""
+    archive, dest = Path(archive), Path(dest)
+    if zipfile.is_zipfile(archive):
+        _extract_zip(archive, dest)
+    elif tarfile.is_tarfile(archive):
+        _extract_tar(archive, dest)
+    else:
+        raise UserError(f"{archive.name}: not a zip or tar archive")
+
+
+def _refuse(name: str, why: str) -> UserError:
+    return UserError(f"unsafe archive refused: member {name!r} {why}; nothing was extracted")
+
+
+def _check_room(dest: Path, total_bytes: int) -> None:
+    free = shutil.disk_usage(dest).free
+    if total_bytes > free:
+        raise UserError(f"archive needs {total_bytes / 1e9:.2f} GB once extracted but only "
+                        f"{free / 1e9:.2f} GB are free under {dest}")
+
+
+def _check_name(name: str) -> None:
+    if not name:
+        raise _refuse(name, "has an empty name")
+    if "\x00" in name:
+        raise _refuse(name, "has a NUL byte in its name")
+    if name.startswith(("/", "\\")) or PureWindowsPath(name).drive:
+        raise _refuse(name, "has an absolute path")
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        raise _refuse(name, "has a '..' component (it would escape the target folder)")
+
+
+def _extract_zip(archive: Path, dest: Path) -> None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            for info in members:
+                _check_name(info.filename)
+                mode = info.external_attr >> 16
+                if stat.S_ISLNK(mode):
+                    raise _refuse(info.filename, "is a symbolic link")
+                if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    raise _refuse(info.filename, "is a device file or FIFO")
+            _check_room(dest, sum(info.file_size for info in members))
+            zf.extractall(dest)
+    except zipfile.BadZipFile as exc:
+        raise UserError(f"{archive.name}: corrupt zip archive ({exc})") from None
+
+
+def _extract_tar(archive: Path, dest: Path) -> None:
+    target = os.path.realpath(dest)
+    try:
+        with tarfile.open(archive) as tf:
+            members = tf.getmembers()
+            for member in members:
+                _check_name(member.name)  # the data filter would strip a leading "/" silently
+                try:
+                    tarfile.data_filter(member, target)
+                except tarfile.FilterError as exc:
+                    raise _refuse(member.name, _describe_filter_error(exc)) from None
+            _check_room(dest, sum(m.size for m in members if m.isfile()))
+            tf.extractall(dest, filter="data")
+    except (tarfile.ReadError, EOFError) as exc:
+        raise UserError(f"{archive.name}: corrupt tar archive ({exc})") from None
+
+
+def _describe_filter_error(exc: tarfile.FilterError) -> str:
+    if isinstance(exc, tarfile.AbsolutePathError):
+        return "has an absolute path"
+    if isinstance(exc, tarfile.OutsideDestinationError):
+        return "would be written outside the target folder"
+    if isinstance(exc, (tarfile.AbsoluteLinkError, tarfile.LinkOutsideDestinationError)):
+        return "is a link pointing outside the target folder"
+    if isinstance(exc, tarfile.SpecialFileError):
+        return "is a device file or FIFO"
+    return str(exc)

@@ -1,0 +1,146 @@
+"""`dlcompare split`: data/clean -> data/split (manifest.csv, classes.json, decoded cache) and
+results/split.json (counts per split and per class, for the memoir's Figure 4.1).
+
+- The dataset's own Test folder is kept as the test split. A flat dataset (``<class>/...``) has
+  ``data.test_fraction`` carved as test first, the same way as validation.
+- Validation is ``floor(data.valid_fraction x training images)`` of the training images, drawn by
+  scikit-learn's ``train_test_split`` seeded with ``data.split_seed``, stratified by class only when
+  ``data.stratify`` (the thesis: not stratified). Rounding down is what fastai's
+  ``RandomSplitter`` (used by the thesis) does: 20 % of 1,893 gives 378, as published; a float
+  ``test_size`` would round up to 379.
+- Candidates enter the split in sorted path order, so the draw depends only on the files and
+  the seed. Manifest rows: train, valid, test, each sorted by path; the cache follows that order.
+- Manifest ``path`` is relative to the project root (e.g. ``data/clean/Train/nevus/x.jpg``),
+  ``sha256`` is the digest of the file's bytes (the key cleaning de-duplicated on).
+- Every image is decoded and resized once (see ``dlcompare.images``) into the uint8 cache of
+  ``dlcompare.splitcache``, so training never decodes a file: the benchmark
+  (benchmarks/bench_data.py) measures what that saves per epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from . import atomic, images, splitcache
+from .cleaning import FLAT, Item, scan
+from .errors import UserError
+from .glossary import CLEAN_DIR, MANIFEST, MANIFEST_COLUMNS, RESULTS_DIR, SPLIT_DIR, SPLITS
+
+SPLIT_REPORT = "split.json"
+
+
+def carve(items: list[Item], fraction: float, seed: int, stratify: bool, what: str):
+    """(rest, carved): ``floor(fraction x len(items))`` items drawn at random, reproducibly."""
+    from sklearn.model_selection import train_test_split
+
+    items = sorted(items, key=lambda item: item.rel)
+    n = int(fraction * len(items))
+    if n < 1 or n >= len(items):
+        raise UserError(f"{what}: {fraction} of {len(items)} images is {n} images; "
+                        "need at least 1 on each side (more images or another fraction)")
+    try:
+        rest, carved = train_test_split(items, test_size=n, random_state=seed, shuffle=True,
+                                        stratify=[item.label for item in items] if stratify else None)
+    except ValueError as exc:
+        raise UserError(f"{what}: cannot stratify ({exc}); set data.stratify=false") from None
+    return rest, carved
+
+
+def _decode(root: Path, items: list[Item], size: int, workers: int) -> tuple[np.ndarray, list[str]]:
+    """Decode + resize ``items`` into one uint8 (N, size, size, 3) array; also their sha256."""
+    array = np.empty((len(items), size, size, 3), dtype=np.uint8)
+    digests = [""] * len(items)
+
+    def one(index: int) -> None:
+        data = (root / items[index].rel).read_bytes()
+        digests[index] = hashlib.sha256(data).hexdigest()
+        try:
+            array[index] = images.load_rgb(data, size)
+        except images.Unreadable as exc:
+            raise UserError(f"{root / items[index].rel}: {exc} (run `dlcompare clean` again)") from None
+
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, range(len(items))))
+    else:
+        for index in range(len(items)):
+            one(index)
+    return array, digests
+
+
+def run_split(clean_dir: Path, split_dir: Path, report_path: Path, data: dict, log,
+              workers: int | None = None) -> dict:
+    """Split ``clean_dir`` into ``split_dir`` (atomically) and write the report; returns it."""
+    started = time.perf_counter()
+    clean_dir, split_dir = Path(clean_dir), Path(split_dir)
+    layout, items, ignored = scan(clean_dir)
+    if not items:
+        raise UserError(f"no images under {clean_dir}: run `dlcompare clean` first")
+    if ignored:
+        log(f"note: {len(ignored)} non-image files under {clean_dir} left out "
+            f"(e.g. {ignored[0]['path']}: {ignored[0]['reason']})")
+    classes = sorted({item.label for item in items})
+    seed, stratify = data["split_seed"], data["stratify"]
+    if layout == FLAT:
+        pool, test = carve(items, data["test_fraction"], seed, stratify, "data.test_fraction")
+    else:
+        pool = [item for item in items if item.part == "Train"]
+        test = [item for item in items if item.part == "Test"]
+        if not pool:
+            raise UserError(f"{clean_dir}/Train has no images")
+    train, valid = carve(pool, data["valid_fraction"], seed, stratify, "data.valid_fraction")
+    chosen = {"train": train, "valid": valid, "test": test}
+
+    size = data["image_size"]
+    workers = workers or min(4, os.cpu_count() or 1)
+    index = {name: i for i, name in enumerate(classes)}
+    rows = []
+    with atomic.atomic_dir(split_dir) as tmp:
+        for name in SPLITS:
+            members = sorted(chosen[name], key=lambda item: item.rel)
+            array, digests = _decode(clean_dir, members, size, workers)
+            labels = np.array([index[item.label] for item in members], dtype=np.int64)
+            splitcache.save_split(tmp, name, array, labels)
+            rows += [{"path": (clean_dir / item.rel).as_posix(), "label": item.label, "split": name,
+                      "sha256": sha} for item, sha in zip(members, digests)]
+        splitcache.save_classes(tmp, classes)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic.write_text(tmp / MANIFEST, buf.getvalue())
+
+    counts = {name: len(chosen[name]) for name in SPLITS}
+    total = sum(counts.values())
+    per_class = {label: {name: Counter(item.label for item in chosen[name])[label] for name in SPLITS}
+                 for label in classes}
+    report = {
+        "source": clean_dir.as_posix(), "image_size": size, "valid_fraction": data["valid_fraction"],
+        "split_seed": seed, "stratify": stratify,
+        "test": f"carved: data.test_fraction={data['test_fraction']}" if layout == FLAT
+        else "the dataset's own Test folder",
+        "classes": classes, "counts": counts | {"total": total},
+        "fractions": {name: round(n / total, 4) for name, n in counts.items()},
+        "per_class": per_class,
+    }
+    atomic.write_json(report_path, report)
+    log(f"split {total} images in {len(classes)} classes: "
+        + ", ".join(f"{name} {n} ({100 * n / total:.2f} %)" for name, n in counts.items())
+        + f"; decoded to {size}x{size} px in {time.perf_counter() - started:.1f} s; "
+          f"wrote {split_dir} and {report_path}")
+    return report
+
+
+def split(params: dict, log) -> dict:
+    """The `dlcompare split` stage: data/clean -> data/split and results/split.json."""
+    return run_split(Path(CLEAN_DIR), Path(SPLIT_DIR), Path(RESULTS_DIR) / SPLIT_REPORT,
+                     params["data"], log)

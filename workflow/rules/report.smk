@@ -1,0 +1,26 @@
+# The memoir: renders whatever runs exist (snakemake --keep-going still yields a memoir).
+
+
+rule report:
+    input:
+        "results/cleaning.json",
+        "results/split.json",
+        G.SPLIT_DIR,
+        run_files(G.HISTORY),
+        run_files(G.RUN_INFO),
+        run_files(G.METRICS),
+        "reports/templates",
+        "reports/courses",
+    output:
+        report(directory(G.REPORT_DIR), patterns=["memoir.{ext}"], caption="../../reports/caption.rst",
+               category="Memoir"),
+    params:
+        p=section("report", "train", "torch", "fastai", "keras"),
+    log:
+        "logs/report.log",
+    message:
+        "Rendering the memoir (LaTeX/PDF and HTML) into {output}"
+    conda:
+        "../../environment.yml"
+    shell:
+        dlcompare("report") + " > {log} 2>&1"
