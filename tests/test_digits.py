@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from dlcompare import params as params_mod
@@ -73,18 +72,14 @@ def test_digits_same_bytes_every_run(tmp_path, monkeypatch):
     assert len(first) == 1798 and first == second
 
 
-def test_digits_rerun_replaces_in_place_and_seed_changes_test_set(tmp_path, monkeypatch):
-    raw = run_in(tmp_path, monkeypatch, split_seed=1)
+def test_digits_rerun_replaces_in_place_seed_and_fraction(tmp_path, monkeypatch):
+    raw = run_in(tmp_path, monkeypatch, split_seed=1, image_size=8)
     test_a = {p.name for p in raw.glob("Test/*/*.png")}
     run_in(tmp_path, monkeypatch, split_seed=2, image_size=8)
     test_b = {p.name for p in raw.glob("Test/*/*.png")}
     assert len(test_a) == len(test_b) == 90 and test_a != test_b
+    run_in(tmp_path, monkeypatch, split_seed=2, image_size=8, test_fraction=0.1)
+    assert len(list(raw.glob("Test/*/*.png"))) == 180 and len(list(raw.glob("Train/*/*.png"))) == 1617
     with Image.open(next(raw.glob("Train/0/*.png"))) as img:
         assert img.size == (8, 8)
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["raw"]   # no temp leftovers
-
-
-@pytest.mark.parametrize("fraction, expected", [(0.1, 180), (0.5, 899)])
-def test_digits_test_fraction(tmp_path, monkeypatch, fraction, expected):
-    raw = run_in(tmp_path, monkeypatch, test_fraction=fraction, image_size=8)
-    assert len(list(raw.glob("Test/*/*.png"))) == expected

@@ -18,7 +18,7 @@ Decisions (and why):
   (empty, truncated, not an image, decompression bomb) count as ``unreadable``; hidden files,
   non-image extensions and files outside class folders are ``ignored``; both are listed in
   ``skipped`` with the reason. Grayscale, palette, RGBA and CMYK images are readable (``split``
-  converts them to RGB). Each distinct content is decoded once.
+  converts them to RGB). Files are hashed and test-decoded in worker processes when that pays.
 - Classes with fewer than ``data.min_images_per_class`` images after de-duplication (Train and
   Test together, as in the thesis) are dropped and named.
 - Kept files are hard-linked into data/clean (copied when the file system refuses links).
@@ -125,21 +125,25 @@ def scan(root: Path) -> tuple[str, list[Item], list[dict]]:
     return layout, items, ignored
 
 
-def _read(root: Path, items: list[Item]) -> tuple[dict[str, str], dict[str, str]]:
-    """sha256 of every file, and the reason each unreadable one fails (decoding each content once)."""
-    digest: dict[str, str] = {}
-    verdict: dict[str, str | None] = {}
-    for item in items:
-        data = (root / item.rel).read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        digest[item.rel] = sha
-        if sha not in verdict:
-            try:
-                images.check(data)
-                verdict[sha] = None
-            except images.Unreadable as exc:
-                verdict[sha] = str(exc)
-    unreadable = {rel: verdict[sha] for rel, sha in digest.items() if verdict[sha] is not None}
+def _inspect(paths: list[str]) -> list[tuple[str, str | None]]:
+    """(sha256 of the bytes, reason it is unreadable or None) per file; runs in worker processes."""
+    out = []
+    for path in paths:
+        data = Path(path).read_bytes()
+        try:
+            images.check(data)
+            reason = None
+        except images.Unreadable as exc:
+            reason = str(exc)
+        out.append((hashlib.sha256(data).hexdigest(), reason))
+    return out
+
+
+def _read(root: Path, items: list[Item], workers: int | None) -> tuple[dict[str, str], dict[str, str]]:
+    """sha256 of every file, and the reason each unreadable one fails."""
+    results = images.map_chunks(_inspect, [str(root / item.rel) for item in items], workers)
+    digest = {item.rel: sha for item, (sha, _) in zip(items, results)}
+    unreadable = {item.rel: reason for item, (_, reason) in zip(items, results) if reason}
     return digest, unreadable
 
 
@@ -175,14 +179,15 @@ def _link_or_copy(src: Path, dst: Path, state: dict) -> None:
     shutil.copy2(src, dst)
 
 
-def run_clean(raw: Path, out: Path, report_path: Path, min_images: int, log) -> dict:
+def run_clean(raw: Path, out: Path, report_path: Path, min_images: int, log,
+              workers: int | None = None) -> dict:
     """Clean ``raw`` into ``out`` (atomically) and write the report; returns the report."""
     started = time.perf_counter()
     raw, out = Path(raw), Path(out)
     layout, items, ignored = scan(raw)
     if not items:
         raise UserError(f"no image files found under class folders of {raw}")
-    digest, unreadable = _read(raw, items)
+    digest, unreadable = _read(raw, items, workers)
     readable = [item for item in items if item.rel not in unreadable]
     removed, duplicates = _deduplicate(readable, digest)
     survivors = [item for item in readable if item.rel not in removed]

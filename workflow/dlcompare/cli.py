@@ -75,9 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from . import params as params_mod
 
-    params = params_mod.load(args.params, args.overrides)
+    # Listing and checking plugins also works in a plugin author's folder without params.yaml.
+    optional = args.command in ("plugins", "check-plugin")
+    if optional and not args.params and not Path(params_mod.DEFAULT_PARAMS).is_file():
+        params = None
+    else:
+        params = params_mod.load(args.params, args.overrides)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     if args.command == "download":
         from .download import download

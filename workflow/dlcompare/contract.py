@@ -35,8 +35,8 @@ class Trainer:
 
     name: str = ""
     architectures: tuple[str, ...] = ()
-    # Optional JSON schema (draft 7) for the plugin's params section; third-party plugins read
-    # theirs from plugin_params.<name>, the built-ins from their top-level section.
+    # Optional JSON schema (draft 7) for the library's params section (the top-level key named
+    # after it); the built-ins' sections are part of the core schema instead.
     params_schema: dict | None = None
 
     def library_version(self) -> str:
@@ -162,7 +162,8 @@ def check_probabilities(path: Path, n_rows: int, n_classes: int) -> np.ndarray:
         raise ArtifactError(f"{path.name} has shape {probs.shape}, expected ({n_rows}, {n_classes}) "
                             f"= (images in the split, classes)")
     if not np.all(np.isfinite(probs)) or probs.min() < 0:
-        raise ArtifactError(f"{path.name} has negative or non-finite values")
+        raise ArtifactError(f"{path.name} has negative or non-finite values (save softmax "
+                            f"probabilities, not logits)")
     worst = float(np.abs(probs.sum(axis=1, dtype=np.float64) - 1.0).max()) if n_rows else 0.0
     if worst > SUM_TOLERANCE:
         raise ArtifactError(f"{path.name}: rows do not sum to 1 (off by up to {worst:.3g}); "

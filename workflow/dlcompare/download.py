@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import atomic, progress, safe_extract
 from .errors import UserError
-from .glossary import RAW_DIR
+from .glossary import DATASETS, RAW_DIR
 
 SOURCE = "SOURCE.json"
 SPLIT_NAMES = ("Train", "Test")
@@ -51,7 +51,7 @@ def download(params: dict, log=print) -> Path:
         elif dataset == "isic":
             source = _isic(data, staging, log)
         else:  # the schema already restricts data.dataset; this guards direct callers
-            raise UserError(f"unknown data.dataset {dataset!r}: expected digits, isic or folder")
+            raise UserError(f"unknown data.dataset {dataset!r}: expected {', '.join(DATASETS)}")
         source["counts"] = inventory(staging)
         atomic.write_json(staging / SOURCE, source)
     counts = ", ".join(f"{name} {c['files']} files in {c['classes']} classes"
@@ -217,7 +217,7 @@ def sha256_file(path: Path) -> str:
 def _verify(actual: str, expected: str, what: str) -> None:
     if actual.lower() != expected.lower():
         raise UserError(f"checksum mismatch for {what}: expected sha256 {expected.lower()}, got {actual} "
-                        f"(corrupted or changed file; nothing was written to {RAW_DIR})")
+                        f"(corrupted or changed file; {RAW_DIR} left as it was)")
 
 
 @contextlib.contextmanager
@@ -279,10 +279,10 @@ def fetch_url(url: str, target: Path, sha256: str, log) -> str:
                         f"{exc.response.reason}") from None
     except requests.RequestException as exc:
         raise UserError(f"download of {shown} failed or was interrupted ({type(exc).__name__}); "
-                        f"nothing was written to {RAW_DIR}") from None
+                        f"{RAW_DIR} left as it was") from None
     if total and received != total:
         raise UserError(f"download of {shown} was cut short: {received} of {total} bytes; "
-                        f"nothing was written to {RAW_DIR}")
+                        f"{RAW_DIR} left as it was")
     digest = hasher.hexdigest()
     _verify(digest, sha256, shown)
     log(f"download: {received / 1e6:.1f} MB, sha256 verified")

@@ -46,3 +46,8 @@ SPLIT_DIR = "data/split"
 RESULTS_DIR = "results"
 CHECKPOINT_DIR = "results/checkpoints"   # not a declared output: survives a killed run
 REPORT_DIR = "reports/build"
+
+
+def checkpoint_dir(library: str, arch: str, seed: int | str) -> str:
+    """Where a run keeps its resume state (outside the declared outputs of Snakemake and DVC)."""
+    return f"{CHECKPOINT_DIR}/{library}/{arch}/seed{seed}"

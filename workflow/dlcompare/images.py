@@ -11,13 +11,17 @@
 - Any mode becomes RGB: grayscale, palette, RGBA/LA (alpha dropped), CMYK, 16-bit (scaled to 8).
   EXIF orientation is applied. Resizing squashes to a square (the whole lesion stays in view,
   as Keras's ``flow_from_directory(target_size=...)`` did in the thesis), bilinear with antialiasing.
+- ``map_chunks`` spreads decoding over worker processes: Pillow holds the GIL while decoding, so
+  threads do not help; processes do, once there are enough files to pay for starting them.
 """
 
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -25,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif",
                               ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"})
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+PARALLEL_MIN_FILES = 400  # below this, starting worker processes costs more than it saves
 
 
 class Unreadable(Exception):
@@ -83,3 +88,26 @@ def load_rgb(data: bytes, size: int) -> np.ndarray:
     if im.size != (size, size):
         im = im.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(im, dtype=np.uint8)
+
+
+def default_workers() -> int:
+    """Worker processes for decoding: the CPUs this process may use, at most 8."""
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
+def map_chunks(fn, jobs: list, workers: int | None = None) -> list:
+    """``fn(chunk)`` over consecutive chunks of ``jobs``, results concatenated in order.
+
+    ``fn`` takes a list of jobs and returns one result per job; it must be a module-level function
+    (it runs in worker processes, started with forkserver/spawn so that threads in the parent,
+    e.g. a loaded torch, cannot deadlock a forked child).
+    """
+    workers = default_workers() if workers is None else workers
+    if workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
+        return list(fn(jobs)) if jobs else []
+    size = max(16, -(-len(jobs) // (workers * 4)))
+    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    method = os.environ.get("DLC_MP", "forkserver")
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        return [result for chunk in pool.map(fn, chunks) for result in chunk]

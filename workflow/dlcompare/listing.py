@@ -6,20 +6,15 @@ import sys
 
 from . import devices
 from .errors import UserError
-from .plugins import Registry, load_registry
+from .plugins import Registry, describe_error, load_registry
 
 COLUMNS = ("plugin", "distribution", "library version", "architectures", "runs here", "device")
 
 
-def _reason(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def plugin_rows(params: dict, registry: Registry | None = None) -> list[dict]:
+def plugin_rows(params: dict | None, registry: Registry | None = None) -> list[dict]:
     """One row per trainer (imports its library in a try) and per plugin that failed to load."""
     registry = registry or load_registry()
-    requested = params.get("train", {}).get("device", "auto")
+    requested = (params or {}).get("train", {}).get("device", "auto")
     rows = []
     for name, trainer in sorted(registry.trainers.items()):
         row = dict.fromkeys(COLUMNS, "-")
@@ -33,7 +28,7 @@ def plugin_rows(params: dict, registry: Registry | None = None) -> list[dict]:
         except UserError as exc:
             row["runs here"] = f"no: {exc}"
         except Exception as exc:  # a broken library is a finding to show, not a crash
-            row["runs here"] = f"no: {_reason(exc)}"
+            row["runs here"] = f"no: {describe_error(exc)}"
         rows.append(row)
     for name, why in sorted(registry.failures.items()):
         row = dict.fromkeys(COLUMNS, "-")
@@ -43,7 +38,7 @@ def plugin_rows(params: dict, registry: Registry | None = None) -> list[dict]:
     return rows
 
 
-def show_plugins(params: dict, registry: Registry | None = None) -> list[dict]:
+def show_plugins(params: dict | None, registry: Registry | None = None) -> list[dict]:
     """Print the table (plain text when stdout is a log, not a terminal); return its rows."""
     from rich.console import Console
     from rich.table import Table
@@ -56,7 +51,7 @@ def show_plugins(params: dict, registry: Registry | None = None) -> list[dict]:
         style = None if row["runs here"] == "yes" else "red"
         table.add_row(*(row[c] for c in COLUMNS), style=style)
     # A log file gets a wide plain table instead of one wrapped to 80 columns.
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    console = Console(width=None if sys.stdout.isatty() else 300)
     console.print(table)
     if not rows:
         console.print("no plugins installed: install one, e.g. `pip install -e plugins/torch`")

@@ -45,7 +45,8 @@ def wanted_plugins() -> set[str] | None:
     return {n.strip() for n in raw.split(",") if n.strip()} if raw else None
 
 
-def _reason(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """``Type: first line of the message``: short enough for a table cell."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
@@ -62,7 +63,7 @@ def _load_entry_points(pm: pluggy.PluginManager, wanted: set[str] | None,
         try:
             pm.load_setuptools_entrypoints(PROJECT, name=ep.name)
         except Exception as exc:
-            failures.setdefault(ep.name, _reason(exc))
+            failures.setdefault(ep.name, describe_error(exc))
 
 
 def _drop_unknown_hooks(pm: pluggy.PluginManager, failures: dict[str, str]) -> None:
@@ -103,7 +104,7 @@ def load_registry(builtins: tuple | None = None) -> Registry:
         try:
             impl.function(register=found.append)
         except Exception as exc:
-            failures[plugin_name] = _reason(exc)
+            failures[plugin_name] = describe_error(exc)
             continue
         if not found:
             failures[plugin_name] = "registered no trainer (register(trainer) was never called)"

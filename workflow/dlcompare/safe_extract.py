@@ -58,10 +58,10 @@ def _extract_zip(archive: Path, dest: Path) -> None:
             members = zf.infolist()
             for info in members:
                 _check_name(info.filename)
-                mode = info.external_attr >> 16
-                if stat.S_ISLNK(mode):
+                kind = stat.S_IFMT(info.external_attr >> 16)   # Unix file type, 0 when not recorded
+                if kind == stat.S_IFLNK:
                     raise _refuse(info.filename, "is a symbolic link")
-                if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                     raise _refuse(info.filename, "is a device file or FIFO")
             _check_room(dest, sum(info.file_size for info in members))
             zf.extractall(dest)

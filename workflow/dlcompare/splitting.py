@@ -14,7 +14,8 @@ results/split.json (counts per split and per class, for the memoir's Figure 4.1)
   ``sha256`` is the digest of the file's bytes (the key cleaning de-duplicated on).
 - Every image is decoded and resized once (see ``dlcompare.images``) into the uint8 cache of
   ``dlcompare.splitcache``, so training never decodes a file: the benchmark
-  (benchmarks/bench_data.py) measures what that saves per epoch.
+  (benchmarks/bench_data.py) measures what that saves per epoch. Worker processes decode straight
+  into the memory-mapped .npy file, so memory stays flat however large the dataset.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -55,26 +54,36 @@ def carve(items: list[Item], fraction: float, seed: int, stratify: bool, what: s
     return rest, carved
 
 
-def _decode(root: Path, items: list[Item], size: int, workers: int) -> tuple[np.ndarray, list[str]]:
-    """Decode + resize ``items`` into one uint8 (N, size, size, 3) array; also their sha256."""
-    array = np.empty((len(items), size, size, 3), dtype=np.uint8)
-    digests = [""] * len(items)
-
-    def one(index: int) -> None:
-        data = (root / items[index].rel).read_bytes()
-        digests[index] = hashlib.sha256(data).hexdigest()
+def _decode_rows(jobs: list[tuple[str, int, str, int]]) -> list[str]:
+    """Decode each (npy, row, file, size) job into row ``row`` of the npy file (memory-mapped,
+    shared by all jobs of a chunk); returns the files' sha256. Runs in worker processes."""
+    out = np.load(jobs[0][0], mmap_mode="r+")
+    digests = []
+    for _, row, path, size in jobs:
+        data = Path(path).read_bytes()
+        digests.append(hashlib.sha256(data).hexdigest())
         try:
-            array[index] = images.load_rgb(data, size)
+            out[row] = images.load_rgb(data, size)
         except images.Unreadable as exc:
-            raise UserError(f"{root / items[index].rel}: {exc} (run `dlcompare clean` again)") from None
+            raise UserError(f"{path}: {exc} (run `dlcompare clean` again)") from None
+    out.flush()
+    return digests
 
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, range(len(items))))
-    else:
-        for index in range(len(items)):
-            one(index)
-    return array, digests
+
+def _cache(split_dir: Path, name: str, files: list[Path], labels: np.ndarray, size: int,
+           workers: int | None) -> list[str]:
+    """Write the split's cache (images decoded straight into the .npy file); returns sha256s."""
+    images_npy, labels_npy = splitcache.cache_paths(split_dir, name)
+    images_npy.parent.mkdir(parents=True, exist_ok=True)
+    if not files:
+        raise UserError(f"the {name} split is empty")
+    array = np.lib.format.open_memmap(images_npy, mode="w+", dtype=np.uint8,
+                                      shape=(len(files), size, size, 3))
+    del array  # header and size are on disk; workers fill the rows
+    jobs = [(str(images_npy), row, str(path), size) for row, path in enumerate(files)]
+    digests = images.map_chunks(_decode_rows, jobs, workers)
+    np.save(labels_npy, labels.astype(np.int64))
+    return digests
 
 
 def run_split(clean_dir: Path, split_dir: Path, report_path: Path, data: dict, log,
@@ -101,15 +110,13 @@ def run_split(clean_dir: Path, split_dir: Path, report_path: Path, data: dict, l
     chosen = {"train": train, "valid": valid, "test": test}
 
     size = data["image_size"]
-    workers = workers or min(4, os.cpu_count() or 1)
     index = {name: i for i, name in enumerate(classes)}
     rows = []
     with atomic.atomic_dir(split_dir) as tmp:
         for name in SPLITS:
             members = sorted(chosen[name], key=lambda item: item.rel)
-            array, digests = _decode(clean_dir, members, size, workers)
             labels = np.array([index[item.label] for item in members], dtype=np.int64)
-            splitcache.save_split(tmp, name, array, labels)
+            digests = _cache(tmp, name, [clean_dir / item.rel for item in members], labels, size, workers)
             rows += [{"path": (clean_dir / item.rel).as_posix(), "label": item.label, "split": name,
                       "sha256": sha} for item, sha in zip(members, digests)]
         splitcache.save_classes(tmp, classes)

@@ -20,14 +20,10 @@ from . import contract, devices, evaluate, glossary, splitcache
 from .errors import UserError
 from .plugins import Registry, load_registry
 
-CORE_SECTIONS = ("data", "train", "report", "plugin_params")
-
 
 def library_params(params: dict, library: str) -> dict:
-    """The library's own section: top-level for the built-ins, plugin_params.<name> otherwise."""
-    if library in params and library not in CORE_SECTIONS:
-        return dict(params[library])
-    return dict(params.get("plugin_params", {}).get(library) or {})
+    """The library's own top-level section (named after it; may be empty)."""
+    return dict(params.get(library) or {})
 
 
 def _validate_plugin_params(trainer: contract.Trainer, section: dict) -> None:
@@ -39,7 +35,7 @@ def _validate_plugin_params(trainer: contract.Trainer, section: dict) -> None:
         jsonschema.Draft7Validator(trainer.params_schema).iter_errors(section))
     if error is not None:
         where = ".".join([trainer.name, *map(str, error.absolute_path)])
-        raise UserError(f"invalid parameter plugin_params.{where}: {error.message}")
+        raise UserError(f"invalid parameter {where}: {error.message}")
 
 
 def seed_everything(seed: int) -> None:
@@ -81,7 +77,7 @@ def train(params: dict, library: str, arch: str, seed: int, log=print,
     staging = staging_dir(final)
     shutil.rmtree(staging, ignore_errors=True)   # left by a killed attempt
     staging.mkdir(parents=True)
-    checkpoint_dir = Path(glossary.run_dir(glossary.CHECKPOINT_DIR, library, arch, seed))
+    checkpoint_dir = Path(glossary.checkpoint_dir(library, arch, seed))
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
     run = contract.Run(

@@ -9,8 +9,12 @@ rule report:
         run_files(G.HISTORY),
         run_files(G.RUN_INFO),
         run_files(G.METRICS),
+        # What the memoir is made from besides the runs: templates, course tables, the thesis's
+        # published values, and the code that renders it (the same list as dvc.yaml's deps).
         "reports/templates",
         "reports/courses",
+        "reports/reference",
+        "workflow/dlcompare/report",
     output:
         report(directory(G.REPORT_DIR), patterns=["memoir.{ext}"], caption="../../reports/caption.rst",
                category="Memoir"),

@@ -1,6 +1,7 @@
 """One fastai callback per phase: the history row, one log line and a checkpoint after each epoch,
-and a record of what the optimizer really used (learning rate per layer group, momentum, weight
-decay), so tests and the memoir check the recipe that ran rather than the one that was asked for.
+and a record of what the optimizer really used (the one-cycle schedule fastai runs, per layer
+group, and the learning rate, momentum and weight decay each batch saw), so tests and the memoir
+check the recipe that ran rather than the one that was asked for.
 
 It runs after fastai's Recorder (order 50) and ParamScheduler (order 60): at ``after_epoch`` the
 recorder holds the epoch's losses and accuracy, and at ``before_batch`` the one-cycle schedule has
@@ -11,12 +12,28 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 from fastai.callback.core import Callback
+from fastai.callback.schedule import ParamScheduler
 from fastai.torch_core import find_bs, tensor
 
 
+def one_cycle_schedule(learn) -> dict | None:
+    """The one-cycle curves fit_one_cycle handed fastai's ParamScheduler, read on a fine grid:
+    each layer group's peak learning rate and the momentum's start, low point and end."""
+    sched = next((cb for cb in learn.cbs if isinstance(cb, ParamScheduler)), None)
+    if sched is None:
+        return None
+    grid = np.linspace(0.0, 1.0, 401)
+    groups = len(learn.opt.hypers)
+    lrs = np.array([np.broadcast_to(np.asarray(sched.scheds["lr"](p), dtype=float), (groups,)) for p in grid])
+    moms = np.array([float(sched.scheds["mom"](p)) for p in grid])
+    return {"lr_max": lrs.max(axis=0).tolist(), "lr_start": lrs[0].tolist(), "lr_end": lrs[-1].tolist(),
+            "mom_start": float(moms[0]), "mom_min": float(moms.min()), "mom_end": float(moms[-1])}
+
+
 def new_observed() -> dict:
-    return {"lr_peak": [], "wd": [], "mom_first": None, "mom_min": None, "mom_max": None,
+    return {"lr_max_seen": [], "wd": [], "mom_first": None, "mom_min": None, "mom_max": None,
             "mom_last": None, "batches": 0}
 
 
@@ -31,6 +48,7 @@ class PhaseLog(Callback):
         self.smooth_loss_state = None   # (count, val) to restore after a resume
 
     def before_fit(self):
+        self.observed["schedule"] = one_cycle_schedule(self.learn)
         if self.smooth_loss_state is not None:     # the recorder has just reset it
             smooth = self.recorder.smooth_loss
             smooth.count, smooth.val = self.smooth_loss_state[0], tensor(self.smooth_loss_state[1])
@@ -45,7 +63,7 @@ class PhaseLog(Callback):
         if not self.training:
             return
         obs, hypers = self.observed, self.opt.hypers
-        obs["lr_peak"] = [max(h["lr"], obs["lr_peak"][i] if i < len(obs["lr_peak"]) else 0.0)
+        obs["lr_max_seen"] = [max(h["lr"], obs["lr_max_seen"][i] if i < len(obs["lr_max_seen"]) else 0.0)
                           for i, h in enumerate(hypers)]
         obs["wd"] = [h["wd"] for h in hypers]
         mom = float(hypers[-1]["mom"])

@@ -51,7 +51,7 @@ class ArraySource:
 
     def image(self, item: int) -> TensorImage:
         split, row = self.locate(item)
-        pixels = np.ascontiguousarray(self.arrays[split][0][row])   # copy out of the memory map
+        pixels = np.array(self.arrays[split][0][row])   # a writable copy out of the memory map
         return TensorImage(torch.from_numpy(pixels).permute(2, 0, 1))
 
     def label(self, item: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torchvision.models
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import minimum, slide, steep, valley
@@ -80,14 +81,27 @@ def fit_phase(learn, cfg: dict, phase: str, cbs, start_epoch: int = 0) -> None:
                         **ONE_CYCLE)
 
 
-def lr_find(learn, num_it: int = LR_FIND_ITERATIONS) -> dict:
+def lr_find(learn, num_it: int | None = None) -> dict:
     """Run fastai's lr_find and return its four suggestions and the curve (for the memoir).
 
     The thesis consulted it but trained with the fixed rates of Table 4.1; so does this plugin.
-    The finder restores the weights it started from.
+    The finder restores the weights it started from. Suggestions are computed here, one by one,
+    on the same trimmed curve fastai uses, because fastai lets one failing suggestion (``slide``
+    needs 20 points; a loss that diverges early gives fewer) lose them all.
     """
-    found = learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=(valley, slide, minimum, steep))
-    suggestions = {name: _finite(value) for name, value in found._asdict().items()}
+    num_it = num_it or LR_FIND_ITERATIONS
+    learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=None)
+    lrs = torch.tensor(learn.recorder.lrs[num_it // 10:-5])
+    losses = torch.tensor([float(v) for v in learn.recorder.losses[num_it // 10:-5]])
+    finite = torch.nonzero(torch.isnan(losses))
+    if len(finite):
+        lrs, losses = lrs[:int(finite.min())], losses[:int(finite.min())]
+    suggestions = {}
+    for func in (valley, slide, minimum, steep):
+        try:
+            suggestions[func.__name__] = _finite(func(lrs, losses, num_it)[0])
+        except (IndexError, ValueError, RuntimeError):
+            suggestions[func.__name__] = None
     curve = {"lr": [float(v) for v in learn.recorder.lrs],
              "loss": [_finite(float(v)) for v in learn.recorder.losses]}
     return {"suggestions": suggestions, "curve": curve, "iterations": num_it}

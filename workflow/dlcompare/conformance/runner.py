@@ -27,7 +27,7 @@ import yaml
 from .. import contract, evaluate, glossary, params as params_mod, splitcache, testing
 from ..glossary import EVAL_SPLITS, HISTORY, METRICS, PHASES, PROBS, RUN_INFO
 from ..plugins import load_registry
-from ..training import CORE_SECTIONS, library_params
+from ..training import library_params
 
 SEED = 0
 IMAGE_SIZE = 32
@@ -103,10 +103,7 @@ def project_params(library: str, arch: str, section: dict) -> dict:
     out = {"data": {"dataset": "digits", "image_size": IMAGE_SIZE},
            "train": {"libraries": [library], "archs": [arch], "seeds": [SEED], "device": "cpu",
                      "pretrained": "none", "batch_size": BATCH_SIZE, "threads": 1}}
-    if library in params_mod.load_schema()["properties"] and library not in CORE_SECTIONS:
-        out[library] = section
-    else:
-        out["plugin_params"] = {library: section}
+    out[library] = section
     return params_mod.validate(out)
 
 
@@ -245,10 +242,19 @@ def check_no_stray_files(trial: Trial) -> str:
     return "nothing written outside the run directory; checkpoints removed"
 
 
+def _train_losses(trial: Trial) -> tuple[list[float], list[float]]:
+    return tuple([float(r["train_loss"]) for r in trial.history(k)] for k in range(2))
+
+
+def _same_training(trial: Trial) -> bool:
+    first, second = _train_losses(trial)
+    return len(first) == len(second) and np.allclose(first, second, rtol=LOSS_RTOL, atol=0)
+
+
 def check_reproducible(trial: Trial) -> str:
-    first = [float(r["train_loss"]) for r in trial.history(0)]
-    second = [float(r["train_loss"]) for r in trial.history(1)]
-    if len(first) != len(second) or not np.allclose(first, second, rtol=LOSS_RTOL, atol=0):
+    """Same seed on CPU: the same training losses, and the same metrics."""
+    if not _same_training(trial):
+        first, second = _train_losses(trial)
         raise Failure(f"two runs with seed {SEED} on CPU trained differently: train_loss "
                       f"{first} vs {second} (seed every generator from run.seed and use "
                       f"deterministic CPU kernels)")
@@ -256,31 +262,37 @@ def check_reproducible(trial: Trial) -> str:
     for split in EVAL_SPLITS:
         for key in ("accuracy", "balanced_accuracy", "macro_f1", "recall", "confusion_matrix"):
             if a[split][key] != b[split][key]:
-                raise Failure(f"two runs with seed {SEED} differ in {split} {key}: "
-                              f"{a[split][key]} vs {b[split][key]}")
+                raise Failure(f"two runs with seed {SEED} trained alike but differ in {split} "
+                              f"{key}: {a[split][key]} vs {b[split][key]} (probability rows "
+                              f"out of manifest order? see row_order)")
         if not np.isclose(a[split]["loss"], b[split]["loss"], rtol=1e-5, atol=0):
-            raise Failure(f"two runs with seed {SEED} differ in {split} loss: "
-                          f"{a[split]['loss']} vs {b[split]['loss']}")
+            raise Failure(f"two runs with seed {SEED} trained alike but differ in {split} loss: "
+                          f"{a[split]['loss']} vs {b[split]['loss']} (see row_order)")
     return f"seed {SEED} twice: identical training losses and metrics"
 
 
 def check_row_order(trial: Trial) -> str:
+    """The second run's row i is the image in the first run's row perm[i]."""
+    if not _same_training(trial):
+        raise Failure("cannot be checked: two runs with the same seed trained differently "
+                      "(see reproducible)")
     for split in EVAL_SPLITS:
         perm = trial.perms[split]
         first, second = trial.probs(0, split), trial.probs(1, split)
-        spread = np.abs(first - first[perm]).max()
-        if spread <= ROW_TOLERANCE:
+        if np.abs(first - first[perm]).max() <= ROW_TOLERANCE:
             raise Failure(f"{PROBS[split]}: every image gets the same probabilities, "
                           f"so row order cannot be checked (is the model's output used?)")
-        if np.abs(second - first[perm]).max() <= ROW_TOLERANCE:
+        error = np.abs(second - first[perm]).max(axis=1)
+        if error.max() <= ROW_TOLERANCE:
             continue
         if np.abs(second - first).max() <= ROW_TOLERANCE:
             raise Failure(f"{PROBS[split]}: rows came back in the same order after the manifest "
                           f"rows were permuted: they must follow manifest order, not a fixed one "
                           f"(sorted by class or file name?)")
-        bad = int(np.argmax(np.abs(second - first[perm]).max(axis=1)))
-        raise Failure(f"{PROBS[split]}: row {bad} is not the image in manifest row {bad} "
-                      f"(rows must follow manifest order; a shuffled loader, or see reproducible)")
+        bad = int(np.argmax(error))
+        raise Failure(f"{PROBS[split]}: row {bad} does not hold the image in manifest row {bad} "
+                      f"(off by {error[bad]:.3g}; rows must follow manifest order: a shuffled "
+                      f"or reordered loader?)")
     return "probability rows follow the manifest order"
 
 
@@ -290,8 +302,8 @@ CHECKS: dict[str, Callable[[Trial], str]] = {
     "run_info": check_run_info,
     "metrics": check_metrics,
     "no_stray_files": check_no_stray_files,
-    "reproducible": check_reproducible,
     "row_order": check_row_order,
+    "reproducible": check_reproducible,
 }
 
 
@@ -308,15 +320,16 @@ def run_checks(trial: Trial, log=print) -> list[str]:
 
 
 def check_plugin(library: str, arch: str | None = None, log=print, params: dict | None = None,
-                 launch: Launch = train_subprocess, registry=None) -> int:
+                 launch: Launch = train_subprocess, registry=None, workdir: Path | None = None) -> int:
     """`dlcompare check-plugin`: 0 when the plugin passes every check, 1 otherwise.
 
     ``params``: the project's parameters, whose section for ``library`` (phases cut to one
-    epoch) the tiny runs use; without them the plugin's own defaults apply.
+    epoch) the tiny runs use; without them the plugin's own defaults apply. ``workdir``: where
+    the two tiny projects go (default: a new temporary folder, removed when all checks pass).
     """
     registry = registry or load_registry()
-    trainer = registry.get(library)
-    workdir = Path(tempfile.mkdtemp(prefix=f"dlcompare-check-{library}-"))
+    registry.get(library)   # a UserError now if the plugin is missing or failed to load
+    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"dlcompare-check-{library}-"))
     log(f"dlcompare check-plugin {library} ({registry.distributions.get(library, 'unknown')}), "
         f"{len(CHECKS)} checks, work dir {workdir}")
     try:

@@ -1,4 +1,9 @@
-"""Options of the conformance suite (pytest loads this with ``--pyargs dlcompare.conformance``)."""
+"""Command-line options for the conformance suite, an alternative to its environment variables.
+
+pytest reads options before it imports a ``--pyargs`` package, so load this plugin explicitly:
+
+    pytest -p dlcompare.conformance.pytest_plugin --pyargs dlcompare.conformance --dlcompare-plugin NAME
+"""
 
 from .runner import ENV_ARCH, ENV_PARAMS, ENV_PLUGIN
 

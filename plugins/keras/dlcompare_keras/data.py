@@ -1,0 +1,104 @@
+"""``tf.data`` pipelines over the project's decoded split cache, with Keras's augmentation layers.
+
+Every library reads the same uint8 arrays (``run.load``), so train/valid/test membership and row
+order are the project's. Training batches: each epoch's order is a permutation drawn from
+(seed, phase, epoch), the last incomplete batch is dropped (as in the torch and fastai plugins),
+and the batch goes through fresh augmentation layers seeded from the same triple. So an epoch is
+the same whether or not the run was resumed before it. Evaluation batches keep manifest order and
+are never augmented.
+
+The augmentation replaces the thesis's ``ImageDataGenerator`` (removed in Keras 3) with the
+Keras 3 preprocessing layers, which run inside ``tf.data`` on any backend, on float 0..255 pixels:
+
+- ``flip_horizontal``/``flip_vertical`` -> RandomFlip;
+- ``rotation``: RandomRotation factor, a fraction of a full turn (0.03 = +-10.8 degrees; the old
+  ``rotation_range`` was in degrees);
+- ``zoom``: RandomZoom factor, +-zoom of the side (as the old ``zoom_range``);
+- ``shear``: RandomShear ``x_factor``, the shear as a fraction of the side, i.e. tan of the angle
+  (0.1 = +-5.7 degrees; the old ``shear_range`` was an angle in degrees), along x like the old one;
+- ``brightness``: RandomBrightness factor, an added shift of up to +-factor of the 0..255 range
+  (the old ``brightness_range`` multiplied).
+
+Areas the geometric transforms uncover are filled with the nearest pixel (ImageDataGenerator's
+default fill mode).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import env
+
+keras = env.load()
+
+FILL = "nearest"
+
+
+def augmentation_layers(cfg: dict, seed: int) -> list:
+    """The training-set augmentation from the ``augment`` section, each layer seeded from ``seed``."""
+    layers = keras.layers
+    out = []
+    flips = [name for name, key in (("horizontal", "flip_horizontal"), ("vertical", "flip_vertical")) if cfg.get(key)]
+    if flips:
+        out.append(layers.RandomFlip("_and_".join(flips), seed=seed))
+    if cfg.get("rotation", 0) > 0:
+        out.append(layers.RandomRotation(cfg["rotation"], fill_mode=FILL, seed=seed + 1))
+    if cfg.get("zoom", 0) > 0:
+        out.append(layers.RandomZoom(cfg["zoom"], fill_mode=FILL, seed=seed + 2))
+    if cfg.get("shear", 0) > 0:
+        out.append(layers.RandomShear(x_factor=cfg["shear"], fill_mode=FILL, seed=seed + 3))
+    if cfg.get("brightness", 0) > 0:
+        out.append(layers.RandomBrightness(cfg["brightness"], value_range=(0, 255), seed=seed + 4))
+    return out
+
+
+def epoch_seed(seed: int, phase_index: int, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([seed, phase_index, epoch])
+
+
+class Feeder:
+    """Makes the datasets of one run: ``train(phase_index, epoch)``, ``evaluate(split)``."""
+
+    def __init__(self, arrays: dict, batch_size: int, seed: int, augment: dict | None):
+        import tensorflow as tf
+
+        self.tf = tf
+        self.batch_size, self.seed, self.augment = batch_size, seed, augment or {}
+        with tf.device("/CPU:0"):
+            self.images = {s: tf.constant(np.asarray(x)) for s, (x, _) in arrays.items()}
+            self.labels = {s: tf.constant(np.asarray(y, dtype=np.int64)) for s, (_, y) in arrays.items()}
+        self.n_train = len(arrays["train"][1])
+        self.drop_last = self.n_train > batch_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        n = self.n_train
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def train(self, phase_index: int, epoch: int, augment: bool = True):
+        """This epoch's shuffled, augmented batches of (float32 images 0..255, int64 labels)."""
+        tf = self.tf
+        images, labels = self.images["train"], self.labels["train"]
+        rng = epoch_seed(self.seed, phase_index, epoch)
+        order, layer_seed = rng.permutation(self.n_train), int(rng.integers(2**30))
+        layers = augmentation_layers(self.augment, layer_seed) if augment else []
+
+        def gather(idx):
+            return tf.cast(tf.gather(images, idx), tf.float32), tf.gather(labels, idx)
+
+        def transform(x, y):
+            for layer in layers:
+                x = layer(x, training=True)
+            return x, y
+
+        ds = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size, drop_remainder=self.drop_last)
+        ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if layers:
+            ds = ds.map(transform)   # sequential: the layers' seed states advance in batch order
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def evaluate(self, split: str):
+        """``split``'s images in manifest order, batched, not augmented."""
+        tf = self.tf
+        ds = tf.data.Dataset.from_tensor_slices(self.images[split]).batch(self.batch_size)
+        return ds.map(lambda x: tf.cast(x, tf.float32)).prefetch(tf.data.AUTOTUNE)

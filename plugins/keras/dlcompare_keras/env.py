@@ -1,0 +1,91 @@
+"""Import Keras the quiet way, on the backend the params ask for, and set TensorFlow up for a run.
+
+Keras reads ``KERAS_BACKEND`` and TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL`` once, at import, so
+both are set here before anything imports them (TensorFlow 2.21 prints its oneDNN banner even at
+level 2, hence 3). Values the user exported win. TensorFlow's device and thread settings can only
+change before its runtime starts; :func:`configure_tensorflow` applies what it still can and says
+what it could not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+from dlcompare.errors import UserError
+
+BACKENDS = ("tensorflow", "torch", "jax")
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "ABSL_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
+
+
+def import_keras(backend: str = "tensorflow", device: str | None = None):
+    """The ``keras`` module on ``backend``; UserError if Keras is already loaded on another one.
+
+    ``device`` (the run's ``cpu`` or ``cuda:N``) places the torch and jax backends, which pick
+    their device at import; TensorFlow is placed by :func:`configure_tensorflow`.
+    """
+    if backend not in BACKENDS:
+        raise UserError(f"keras.backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    for key, value in QUIET.items():
+        os.environ.setdefault(key, value)
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+        if device is not None and backend == "torch":
+            os.environ["KERAS_TORCH_DEVICE"] = device
+        if device is not None and backend == "jax":
+            os.environ["JAX_PLATFORMS"] = "cpu" if device == "cpu" else "cuda"
+    warnings.filterwarnings("ignore", module=r"keras(\..*)?$")   # e.g. "input_shape" UserWarnings
+    import keras
+
+    if keras.backend.backend() != backend:
+        raise UserError(f"keras.backend is {backend!r} but Keras is already loaded on "
+                        f"{keras.backend.backend()!r} in this process (KERAS_BACKEND="
+                        f"{os.environ.get('KERAS_BACKEND')!r}); run it in a fresh process")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+    return keras
+
+
+def load():
+    """Keras as already loaded, else on ``$KERAS_BACKEND`` (default tensorflow), quietly."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    return import_keras(os.environ.get("KERAS_BACKEND", "tensorflow"))
+
+
+def keras_version() -> str:
+    """Keras's version without importing TensorFlow (cheap enough for `dlcompare plugins`)."""
+    from importlib.metadata import version
+
+    return version("keras")
+
+
+def configure_tensorflow(device: str, threads: int, deterministic: bool, log=print) -> None:
+    """Threads, visible devices, GPU memory growth and op determinism for this process.
+
+    ``device`` is the run's ``cpu`` or ``cuda:N``: on ``cpu`` the GPUs are hidden from TensorFlow,
+    on ``cuda:N`` only GPU N stays visible and grows its memory on demand instead of taking all
+    of it. Called again in the same process (tests), settings that TensorFlow has frozen are kept.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        if device == "cpu":
+            tf.config.set_visible_devices([], "GPU")
+        else:
+            gpu = gpus[int(device.split(":", 1)[1])]
+            tf.config.set_visible_devices([gpu], "GPU")
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:   # the runtime is already initialised: keep what it has
+        if device == "cpu" and tf.config.get_visible_devices("GPU"):
+            log("TensorFlow was initialised earlier in this process: GPUs stay visible")
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()

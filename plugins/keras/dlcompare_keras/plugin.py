@@ -1,0 +1,45 @@
+"""Registers the ``keras`` trainer. Keras (and TensorFlow) load only inside its methods, so
+listing plugins stays fast and a broken TensorFlow hides no other library."""
+
+from __future__ import annotations
+
+import os
+
+import dlcompare
+from dlcompare.contract import Run, Trainer
+from dlcompare.glossary import ARCHS
+
+
+class KerasTrainer(Trainer):
+    """Keras 3 (TensorFlow by default): the Keras column of the thesis's Table 4.1."""
+
+    name = "keras"
+    architectures = ARCHS
+    params_schema = None   # its section, ``keras:``, is part of the core parameter schema
+
+    def library_version(self) -> str:
+        from .env import keras_version
+
+        return keras_version()
+
+    def gpu_count(self) -> int:
+        """GPUs TensorFlow sees (it honours CUDA_VISIBLE_DEVICES); 0 when TensorFlow is absent."""
+        from .env import QUIET
+
+        for key, value in QUIET.items():
+            os.environ.setdefault(key, value)
+        try:
+            import tensorflow as tf
+        except ImportError:
+            return 0
+        return len(tf.config.list_physical_devices("GPU"))
+
+    def train(self, run: Run) -> None:
+        from .train import train
+
+        train(run)
+
+
+@dlcompare.hookimpl
+def dlcompare_register_trainers(register):
+    register(KerasTrainer())

@@ -1,0 +1,202 @@
+"""`dlcompare clean`: duplicates, unreadable files, odd image modes and names, small classes."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dlcompare import cli, images
+from dlcompare import params as params_mod
+from dlcompare.cleaning import clean, run_clean
+from dlcompare.errors import UserError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_params(*overrides: str) -> dict:
+    return params_mod.load([str(REPO / "params.yaml")], list(overrides))
+
+
+def seed_of(*parts) -> int:
+    """A deterministic seed (``hash()`` of strings changes between processes)."""
+    return zlib.crc32(repr(parts).encode())
+
+
+def write_image(path: Path, seed: int, mode: str = "RGB", size: int = 8, fmt: str | None = None) -> Path:
+    """A small unique image (content derived from ``seed``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rgb = Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+    if mode == "I;16":
+        im = Image.fromarray(rng.integers(0, 65536, (size, size), dtype=np.uint16))
+    elif mode == "P":
+        im = rgb.quantize(16)
+    else:
+        im = rgb.convert(mode)
+    im.save(path, format=fmt)
+    return path
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG claiming ``width`` x ``height`` pixels in a few dozen bytes (a decompression bomb)."""
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def run(raw: Path, tmp_path: Path, min_images: int = 1) -> dict:
+    lines: list[str] = []
+    report = run_clean(raw, tmp_path / "clean", tmp_path / "cleaning.json", min_images, lines.append)
+    assert json.loads((tmp_path / "cleaning.json").read_text(encoding="utf-8")) == report
+    report["_log"] = "\n".join(lines)
+    return report
+
+
+def files_under(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def test_duplicates_across_classes_remove_every_copy_within_a_class_keep_one(tmp_path):
+    raw = tmp_path / "raw"
+    for i in range(3):
+        for cls in ("a", "b", "c"):
+            write_image(raw / "Train" / cls / f"{cls}{i}.png", seed=seed_of(cls, i))
+    shared = write_image(raw / "Train" / "a" / "shared.png", seed=90_001)
+    (raw / "Train" / "b" / "shared copy.png").write_bytes(shared.read_bytes())
+    triple = write_image(raw / "Train" / "a" / "t1.png", seed=90_002)
+    (raw / "Train" / "a" / "t2.png").write_bytes(triple.read_bytes())
+    (raw / "Train" / "b" / "t3.png").write_bytes(triple.read_bytes())
+    twice = write_image(raw / "Train" / "c" / "z2.png", seed=90_003)
+    (raw / "Train" / "c" / "z1.png").write_bytes(twice.read_bytes())
+    both = write_image(raw / "Train" / "c" / "both.png", seed=90_004)
+    write_image(raw / "Test" / "c" / "c9.png", seed=90_005)
+    (raw / "Test" / "c" / "both.png").write_bytes(both.read_bytes())
+
+    report = run(raw, tmp_path)
+    cls = report["classes"]
+    assert cls["a"] | {"splits": None} == {
+        "before": 6, "unreadable": 0, "duplicates_removed": 3, "cross_class_duplicates": 3,
+        "within_class_duplicates": 0, "after": 3, "kept": 3, "dropped": False, "ignored": 0,
+        "splits": None}
+    assert (cls["b"]["cross_class_duplicates"], cls["b"]["after"]) == (2, 3)
+    assert (cls["c"]["within_class_duplicates"], cls["c"]["after"]) == (2, 6)
+    assert cls["c"]["splits"]["Train"]["within_class_duplicates"] == 2  # z2 and Train/c/both
+    assert report["totals"]["duplicates_removed"] == 7
+    kept = files_under(tmp_path / "clean")
+    assert not any("shared" in p or p.split("/")[-1].startswith("t") for p in kept)
+    assert "Train/c/z1.png" in kept and "Train/c/z2.png" not in kept  # first by path
+    assert "Test/c/both.png" in kept and "Train/c/both.png" not in kept  # the Test copy stays
+    groups = {tuple(g["paths"]): g["kept"] for g in report["duplicates"]}
+    assert groups[("Test/c/both.png", "Train/c/both.png")] == "Test/c/both.png"
+    assert groups[("Train/a/shared.png", "Train/b/shared copy.png")] is None
+
+
+def test_unreadable_and_ignored_files_are_listed_with_reasons(tmp_path):
+    raw = tmp_path / "raw"
+    for i in range(4):
+        write_image(raw / "Train" / "ok" / f"{i}.jpg", seed=i, fmt="JPEG")
+        write_image(raw / "Train" / "other" / f"{i}.png", seed=100 + i)
+    bad = raw / "Train" / "ok"
+    (bad / "empty.jpg").write_bytes(b"")
+    good = (bad / "0.jpg").read_bytes()
+    (bad / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (bad / "text.jpg").write_text("not an image\n")
+    (bad / "bomb.png").write_bytes(png_header_only(20_000, 20_000))     # Pillow's own error
+    (bad / "bomb2.png").write_bytes(png_header_only(10_000, 10_000))    # over our limit only
+    (bad / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (bad / "notes.txt").write_text("hello")
+    (raw / "Train" / "stray.png").write_bytes(good)
+    (raw / "SOURCE.json").write_text("{}")   # the download's metadata: not part of the dataset
+
+    report = run(raw, tmp_path)
+    reasons = {s["path"]: s["reason"] for s in report["skipped"]}
+    assert reasons["Train/ok/empty.jpg"] == "empty file (0 bytes)"
+    assert "truncated" in reasons["Train/ok/truncated.jpg"].lower()
+    assert reasons["Train/ok/text.jpg"] == "not a recognised image format"
+    assert reasons["Train/ok/bomb.png"].startswith("decompression bomb refused")
+    assert reasons["Train/ok/bomb2.png"].startswith("decompression bomb refused")
+    assert reasons["Train/ok/.DS_Store"] == "hidden file"
+    assert "extension '.txt'" in reasons["Train/ok/notes.txt"]
+    assert reasons["Train/stray.png"] == "not inside a class folder"
+    assert "SOURCE.json" not in reasons
+    ok = report["classes"]["ok"]
+    assert (ok["before"], ok["unreadable"], ok["ignored"], ok["after"]) == (9, 5, 2, 4)
+    # Nothing is lost silently: every file under a Train/Test folder is kept or listed.
+    everything = files_under(raw) - {"SOURCE.json"}
+    assert files_under(tmp_path / "clean") | set(reasons) == everything
+    assert "skipped 8 files" in report["_log"]
+
+
+def test_image_modes_extensions_and_names(tmp_path):
+    raw = tmp_path / "raw"
+    modes = [("L", "PNG", "gray.PNG"), ("P", "PNG", "palette.png"), ("RGBA", "PNG", "alpha.png"),
+             ("CMYK", "JPEG", "cmyk.JPG"), ("LA", "PNG", "la.png"), ("I;16", "PNG", "deep.png"),
+             ("RGB", "JPEG", "upper.JPEG"), ("RGB", "BMP", "bitmap.bmp")]
+    for i, (mode, fmt, name) in enumerate(modes):
+        write_image(raw / "Train" / "café au lait" / name, seed=i, mode=mode, fmt=fmt)
+        write_image(raw / "Train" / "naïve nevus" / f"{i}.png", seed=50 + i)
+    report = run(raw, tmp_path)
+    assert report["skipped"] == []
+    assert report["classes"]["café au lait"]["kept"] == len(modes)
+    assert (tmp_path / "clean" / "Train" / "café au lait" / "cmyk.JPG").is_file()
+    for _, _, name in modes:
+        rgb = images.load_rgb((raw / "Train" / "café au lait" / name).read_bytes(), 16)
+        assert rgb.shape == (16, 16, 3) and rgb.dtype == np.uint8
+    gray = images.load_rgb((raw / "Train" / "café au lait" / "gray.PNG").read_bytes(), 8)
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+    assert "café au lait" in report["_log"]
+
+
+def test_small_classes_are_dropped_and_named(tmp_path):
+    raw = tmp_path / "raw"
+    for cls, n in (("big", 5), ("mid", 4), ("tiny", 3)):
+        for i in range(n):
+            write_image(raw / cls / f"{i}.png", seed=seed_of(cls, i))
+    dup = write_image(raw / "mid" / "dup.png", seed=99_999)
+    (raw / "tiny" / "dup.png").write_bytes(dup.read_bytes())
+    report = run(raw, tmp_path, min_images=4)
+    assert report["layout"] == "flat" and report["splits"] == {}
+    assert report["dropped_classes"] == [{"class": "tiny", "images": 3,
+                                          "reason": "fewer than 4 images after de-duplication"}]
+    assert report["classes"]["tiny"] | {"splits": None} == {
+        "before": 4, "unreadable": 0, "duplicates_removed": 1, "cross_class_duplicates": 1,
+        "within_class_duplicates": 0, "after": 3, "kept": 0, "dropped": True, "ignored": 0, "splits": None}
+    assert report["totals"]["after"] == 12 and report["totals"]["kept"] == 9
+    assert sorted(p.name for p in (tmp_path / "clean").iterdir()) == ["big", "mid"]
+    assert "dropped class 'tiny': 3 images" in report["_log"]
+    with pytest.raises(UserError, match="only 1 class"):
+        run(raw, tmp_path, min_images=5)
+
+
+def test_clean_stage_links_files_and_replaces_previous_output(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for cls in ("x", "y"):
+        for i in range(2):
+            write_image(Path("data/raw/Train") / cls / f"{i}.png", seed=seed_of(cls, i))
+    stale = Path("data/clean/Train/old/stale.png")
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    assert cli.main(["clean", "--params", str(REPO / "params.yaml"), "--set", "data.min_images_per_class=2"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out and "total" in out  # a plain table, readable in a log file
+    assert not stale.exists()
+    assert Path("data/clean/Train/x/0.png").stat().st_ino == Path("data/raw/Train/x/0.png").stat().st_ino
+    report = json.loads(Path("results/cleaning.json").read_text(encoding="utf-8"))
+    assert report["totals"]["kept"] == 4 and report["splits"]["Train"]["kept"] == 4
+    first = Path("results/cleaning.json").read_bytes()
+    clean(load_params("data.min_images_per_class=2"), lambda msg: None)
+    assert Path("results/cleaning.json").read_bytes() == first  # deterministic
+
+
+def test_missing_raw_is_one_line_user_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["clean", "--params", str(REPO / "params.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "dlcompare clean: error: data/raw not found: run `dlcompare download` first"

@@ -1,0 +1,301 @@
+"""The fastai plugin: what it feeds fastai, what it configures, and what one tiny run writes.
+
+Tiny data (16 px synthetic split, resnet18 from random init, 1 thread) keeps the fast tests to
+seconds; the resume test (two more runs) and the conformance suite are marked slow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("fastai")
+
+from dlcompare import weights  # noqa: E402
+from dlcompare.contract import Run, check_artifacts  # noqa: E402
+from dlcompare.errors import UserError  # noqa: E402
+from dlcompare.glossary import ARCHS, HISTORY, PROBS, RUN_INFO  # noqa: E402
+from dlcompare.splitcache import load_classes  # noqa: E402
+from dlcompare.testing import make_split  # noqa: E402
+
+SIZES = (32, 12, 9)
+PARAMS = {"weight_decay": 0.02, "moms": [0.9, 0.8], "use_lr_find": True,
+          "phase1": {"epochs": 1, "lr": 2e-3}, "phase2": {"epochs": 2, "lr": [1e-5, 1e-3]},
+          "augment": {"flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2}}
+LR_FIND_ITERATIONS = 12
+
+
+def make_run(root, split_dir, params=None, **overrides) -> Run:
+    fields = dict(library="fastai", arch="resnet18", seed=0, device="cpu", pretrained="none",
+                  image_size=16, batch_size=16, threads=1, classes=load_classes(split_dir),
+                  split_dir=split_dir, out_dir=root / "out", checkpoint_dir=root / "checkpoints",
+                  params=copy.deepcopy(PARAMS if params is None else params), log=lambda line: None)
+    fields.update(overrides)
+    fields["out_dir"].mkdir(parents=True, exist_ok=True)
+    fields["checkpoint_dir"].mkdir(parents=True, exist_ok=True)
+    return Run(**fields)
+
+
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory):
+    return make_split(tmp_path_factory.mktemp("fastai-split"), sizes=SIZES, image_size=16)
+
+
+def train_logged(run: Run) -> list[str]:
+    """Train with the plugin, return its log lines; stdout must stay free of progress bars."""
+    from dlcompare_fastai.train import train
+
+    lines, stdout = [], io.StringIO()
+    run.log = lines.append
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("dlcompare_fastai.recipe.LR_FIND_ITERATIONS", LR_FIND_ITERATIONS)
+        with contextlib.redirect_stdout(stdout):
+            train(run)
+    assert "\r" not in stdout.getvalue() and "\r" not in "".join(lines)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, split_dir):
+    """One real run: phase1 1 epoch, phase2 2 epochs, lr_find on, non-default recipe values."""
+    run = make_run(tmp_path_factory.mktemp("fastai-run"), split_dir)
+    lines = train_logged(run)
+    info = check_artifacts(run.out_dir, split_dir, run.n_classes)
+    return run, info, lines
+
+
+def test_registered_with_every_canonical_architecture():
+    from dlcompare.plugins import load_registry
+
+    import fastai
+
+    trainer = load_registry().get("fastai")
+    assert set(trainer.architectures) == set(ARCHS)
+    assert trainer.library_version() == fastai.__version__
+
+
+def test_every_architecture_gets_fastai_layer_groups_and_imagenet_stats():
+    """The torchvision builders we hand vision_learner are the ones fastai's model_meta knows
+    (plain VGGs would get neither a split nor normalisation: hence vgg16_bn / vgg19_bn)."""
+    import torchvision.models
+    from fastai.vision.learner import model_meta
+
+    for arch in ARCHS:
+        builder = getattr(torchvision.models, weights.torchvision_name(arch))
+        assert builder in model_meta, arch
+        assert model_meta[builder]["stats"][0] == list(weights.IMAGENET_MEAN)
+    assert weights.torchvision_name("vgg16") == "vgg16_bn"
+
+
+def test_loaders_see_exactly_the_cached_sets(tmp_path, split_dir):
+    """Valid and test batches are the cached arrays, in manifest order; train covers train."""
+    from dlcompare_fastai.data import dataloaders
+
+    run = make_run(tmp_path, split_dir)
+    dls, test_dl, source = dataloaders(run)
+    assert list(dls.vocab) == run.classes
+    assert len(dls.train) == SIZES[0] // run.batch_size
+    for split, dl in (("valid", dls.valid), ("test", test_dl)):
+        images, labels = run.load(split)
+        xs, ys = zip(*[(x.clone(), y.clone()) for x, y in dl])
+        got = (torch.cat(xs) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        np.testing.assert_array_equal(got, images)
+        np.testing.assert_array_equal(torch.cat(ys).numpy(), labels)
+    train_rows = sorted(source.locate(i) for i in dls.train.items)
+    assert train_rows == [("train", r) for r in range(SIZES[0])]
+
+
+def test_augmentation_follows_params():
+    from dlcompare_fastai.data import augmentations
+
+    def affine_names(tfms):
+        return [f.func.__name__ for f in tfms[0].aff_fs]
+
+    thesis = augmentations({"flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2})
+    assert type(thesis[0]).__name__ == "Dihedral"     # flip_vert: all 8 symmetries of the square
+    assert affine_names(thesis) == ["dihedral_mat", "rotate_mat", "zoom_mat"]
+    assert thesis[0].aff_fs[1].keywords["max_deg"] == 10.0 and thesis[0].aff_fs[2].keywords["max_zoom"] == 1.1
+    assert thesis[1].max_lighting == pytest.approx(0.2)
+    plain = augmentations({"flip_vert": False, "max_rotate": 0.0, "max_zoom": 1.0, "max_lighting": 0.3})
+    assert type(plain[0]).__name__ == "Flip" and affine_names(plain) == ["flip_mat"]
+    assert plain[1].max_lighting == pytest.approx(0.3)
+
+
+def test_phase1_freezes_the_body_but_not_batchnorm(tmp_path, split_dir):
+    from fastai.callback.progress import ProgressCallback
+    from dlcompare_fastai import data, recipe
+
+    run = make_run(tmp_path, split_dir)
+    dls, _, _ = data.dataloaders(run)
+    learn = recipe.build_learner(run, dls, recipe.settings(run.params))
+    assert not any(isinstance(cb, ProgressCallback) for cb in learn.cbs)
+    body, head = learn.model[0], learn.model[1]
+    head_params = sum(p.numel() for p in head.parameters())
+    body_bn = sum(p.numel() for m in body.modules() if isinstance(m, torch.nn.BatchNorm2d)
+                  for p in m.parameters())
+    total = sum(p.numel() for p in learn.model.parameters())
+    counts = recipe.parameter_counts(learn)
+    assert counts["layer_groups"] == 3
+    assert counts["trainable"] == head_params + body_bn
+    assert counts["frozen"] == total - head_params - body_bn
+    assert all(not p.requires_grad for m in body.modules() if isinstance(m, torch.nn.Conv2d)
+               for p in m.parameters())
+    learn.unfreeze()
+    assert recipe.parameter_counts(learn)["trainable"] == total
+
+
+def test_batch_larger_than_train_split_is_a_user_error(tmp_path, split_dir):
+    from dlcompare_fastai.data import dataloaders
+
+    with pytest.raises(UserError, match="batch_size"):
+        dataloaders(make_run(tmp_path, split_dir, batch_size=64))
+
+
+def test_imagenet_weights_come_from_the_shared_hub_cache(tmp_path, split_dir, monkeypatch):
+    """pretrained: imagenet loads IMAGENET1K_V1 through the torch hub cache (here pre-seeded,
+    no network) into the body, adds ImageNet Normalize, and freezes the body."""
+    import torchvision
+    from fastai.data.transforms import Normalize
+    from dlcompare_fastai import data, recipe
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    torch.manual_seed(123)
+    reference = torchvision.models.resnet18()
+    cached = weights.cached_weights_path("resnet18")
+    cached.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), cached)
+
+    run = make_run(tmp_path, split_dir, pretrained="imagenet")
+    dls, _, _ = data.dataloaders(run)
+    learn = recipe.build_learner(run, dls, recipe.settings(run.params))
+    body_weight = learn.model[0][0].weight          # the body's first convolution
+    torch.testing.assert_close(body_weight, reference.conv1.weight)
+    norms = [t for t in dls.after_batch.fs if isinstance(t, Normalize)]
+    assert len(norms) == 1
+    np.testing.assert_allclose(norms[0].mean.flatten().cpu().numpy(), weights.IMAGENET_MEAN, rtol=1e-6)
+    assert not body_weight.requires_grad
+
+
+def test_tiny_run_writes_the_contract_artifacts(tiny_run):
+    run, info, lines = tiny_run
+    import fastai
+
+    assert info["library_version"] == fastai.__version__
+    assert set(info["versions"]) >= {"fastai", "torch", "cuda", "device_name", "python"}
+    assert info["phase_seconds"]["phase1"] > 0 and info["phase_seconds"]["phase2"] > 0
+    assert info["images_per_second"]["train"] > 0 and info["images_per_second"]["inference"] > 0
+    assert info["param_count"] == sum(info["extras"]["parameter_counts"]["phase2"]["group_sizes"])
+    with open(run.out_dir / HISTORY, encoding="utf-8") as fh:
+        rows = fh.read().splitlines()[1:]
+    assert [r.split(",")[:2] for r in rows] == [["1", "phase1"], ["1", "phase2"], ["2", "phase2"]]
+    epoch_lines = [line for line in lines if " epoch " in line]
+    assert len(epoch_lines) == 3 and epoch_lines[-1].startswith("fastai/resnet18/seed0 phase2 epoch 2/2")
+    for split in ("valid", "test"):
+        probs = np.load(run.out_dir / PROBS[split])
+        assert probs.shape == (len(run.load(split)[1]), 3)
+        assert np.ptp(probs, axis=0).max() > 0       # the model's output, not a constant
+    assert not list(run.checkpoint_dir.glob("*/_tmp.pth"))   # lr_find cleaned up after itself
+
+
+def test_tiny_run_used_the_configured_recipe(tiny_run):
+    """What the optimizer actually saw: per-group peak rates, momentum cycle, weight decay."""
+    _, info, _ = tiny_run
+    extras = info["extras"]
+    phase1, phase2 = extras["observed"]["phase1"], extras["observed"]["phase2"]
+    # phase 1: one rate for every group (the frozen ones have nothing but BatchNorm to update)
+    assert phase1["schedule"]["lr_max"] == pytest.approx([2e-3] * 3, rel=1e-3)
+    # phase 2: slice(1e-5, 1e-3) spread geometrically over fastai's three layer groups
+    assert phase2["schedule"]["lr_max"] == pytest.approx([1e-5, 1e-4, 1e-3], rel=1e-3)
+    for obs, batches in ((phase1, 1 * 2), (phase2, 2 * 2)):
+        sched = obs["schedule"]
+        assert sched["lr_start"] == pytest.approx([lr / 25 for lr in sched["lr_max"]], rel=1e-3)
+        assert (sched["mom_start"], sched["mom_min"], sched["mom_end"]) == pytest.approx((0.9, 0.8, 0.9), abs=1e-4)
+        # what each batch's optimizer step really got
+        assert obs["batches"] == batches
+        assert obs["wd"] == [0.02] * 3
+        assert all(0 < seen <= peak * 1.0001 for seen, peak in zip(obs["lr_max_seen"], sched["lr_max"]))
+        assert obs["mom_first"] == pytest.approx(0.9) and 0.8 <= obs["mom_min"] < 0.9
+    counts = extras["parameter_counts"]
+    assert counts["phase1"]["trainable"] < counts["phase2"]["trainable"] == info["param_count"]
+    assert counts["phase1"]["trainable"] > counts["phase1"]["head"]          # BatchNorm trains too
+    recipe = extras["recipe"]
+    assert recipe["phase1"] == {"epochs": 1, "lr": 2e-3}
+    assert recipe["phase2"] == {"epochs": 2, "lr": [1e-5, 1e-3]}
+    assert recipe["moms"] == [0.9, 0.8] and recipe["weight_decay"] == 0.02
+    assert recipe["augment"]["flip"].startswith("dihedral")
+
+
+def test_tiny_run_records_lr_find_and_interpretation(tiny_run):
+    run, info, lines = tiny_run
+    extras = info["extras"]
+    for phase in ("phase1", "phase2"):
+        found = extras["lr_find"][phase]
+        assert set(found["suggestions"]) == {"valley", "slide", "minimum", "steep"}
+        assert any(v is not None and v > 0 for v in found["suggestions"].values())
+        assert 0 < len(found["curve"]["lr"]) <= LR_FIND_ITERATIONS
+    assert sum("lr_find suggests" in line for line in lines) == 2
+    interp = extras["interpretation"]
+    valid_paths = [f"synthetic/valid/{i}.png" for i in range(SIZES[1])]
+    assert 0 < len(interp["top_losses"]) <= 9
+    losses = [t["loss"] for t in interp["top_losses"]]
+    assert losses == sorted(losses, reverse=True)
+    probs = np.load(run.out_dir / PROBS["valid"])
+    _, labels = run.load("valid")
+    for top in interp["top_losses"]:
+        assert top["path"] == valid_paths[top["row"]]
+        assert top["actual"] == run.classes[labels[top["row"]]]
+        assert top["loss"] == pytest.approx(-math.log(probs[top["row"], labels[top["row"]]]), rel=1e-3)
+    wrong = int((probs.argmax(1) != labels).sum())
+    assert sum(c["count"] for c in interp["most_confused"]) == wrong
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_ends_with_the_same_model(tmp_path, split_dir, tiny_run):
+    """Killed after phase2 epoch 1, re-run: resumes there and ends bit-identical on the CPU."""
+    from dlcompare_fastai import checkpoint
+
+    uninterrupted, _, _ = tiny_run
+    run = make_run(tmp_path, split_dir)
+    real_save = checkpoint.save
+
+    class Killed(Exception):
+        pass
+
+    def save_then_die(learn, directory, state):
+        real_save(learn, directory, state)
+        if (state["phase"], state["epoch"]) == ("phase2", 1):
+            raise Killed("killed after phase2 epoch 1")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(checkpoint, "save", save_then_die)
+        with pytest.raises(Killed):
+            train_logged(run)
+    assert json.loads((run.checkpoint_dir / checkpoint.STATE).read_text())["epoch"] == 1
+    lines = train_logged(run)
+    assert any("resuming after phase2 epoch 1" in line for line in lines)
+    assert [line.split()[1:4] for line in lines if "/seed0 phase" in line] == [["phase2", "epoch", "2/2"]]
+    for split in ("valid", "test"):
+        np.testing.assert_array_equal(np.load(run.out_dir / PROBS[split]),
+                                      np.load(uninterrupted.out_dir / PROBS[split]))
+    first = (uninterrupted.out_dir / HISTORY).read_text().splitlines()
+    again = (run.out_dir / HISTORY).read_text().splitlines()
+    strip = [[",".join(r.split(",")[:5]) for r in rows] for rows in (first, again)]   # all but seconds
+    assert strip[0] == strip[1]
+    info = json.loads((run.out_dir / RUN_INFO).read_text())
+    assert info["extras"]["resumed_after"] == {"phase": "phase2", "epoch": 1}
+
+
+@pytest.mark.slow
+def test_conformance_suite():
+    done = subprocess.run([sys.executable, "-m", "dlcompare.cli", "check-plugin", "fastai"],
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr

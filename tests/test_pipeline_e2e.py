@@ -1,0 +1,80 @@
+"""End to end through both front doors on the embedded digits dataset (slow: real training).
+
+- Snakemake runs the whole DAG, a second run does nothing, `dvc commit` adopts its outputs so
+  `dvc status` is clean and `dvc repro` does nothing either (one workspace, both tools).
+- `dvc repro` alone runs the same stages; its second run does nothing.
+- With a broken library, `snakemake --keep-going` still ends with a memoir.
+"""
+
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import exe
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_profile(project, libraries=("torch", "fastai", "keras"), extra=None):
+    path = project / "params.yaml"
+    p = yaml.safe_load(path.read_text())
+    p["train"].update({"libraries": list(libraries), "seeds": [0], "threads": 2})
+    for lib in ("torch", "fastai", "keras"):
+        p[lib]["phase1"]["epochs"] = 1
+        p[lib]["phase2"]["epochs"] = 1
+    p.update(extra or {})
+    path.write_text(yaml.safe_dump(p, sort_keys=False))
+    return p
+
+
+def run(cmd, cwd, env, check=True):
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def test_snakemake_then_dvc_on_one_workspace(project, venv_env):
+    p = tiny_profile(project)
+    run([exe("snakemake"), "--cores", "2", "--resources", "gpu=0"], project, venv_env)
+    for lib in p["train"]["libraries"]:
+        metrics = json.loads((project / f"results/runs/{lib}/resnet18/seed0/metrics.json").read_text())
+        assert metrics["valid"]["n"] > 0 and 0 <= metrics["valid"]["accuracy"] <= 1
+    assert (project / "reports/build/memoir.html").is_file()
+    assert (project / "reports/build/memoir.tex").is_file()
+
+    again = run([exe("snakemake"), "--cores", "2", "--resources", "gpu=0"], project, venv_env)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    run([exe("dvc"), "commit", "--force"], project, venv_env)
+    status = run([exe("dvc"), "status"], project, venv_env)
+    assert "Data and pipelines are up to date" in status.stdout
+    mtime = (project / "results/runs/torch/resnet18/seed0/metrics.json").stat().st_mtime_ns
+    repro = run([exe("dvc"), "repro"], project, venv_env)
+    assert "Running stage" not in repro.stdout, repro.stdout
+    assert (project / "results/runs/torch/resnet18/seed0/metrics.json").stat().st_mtime_ns == mtime
+
+
+def test_dvc_repro_alone_and_second_run_does_nothing(project, venv_env):
+    tiny_profile(project, libraries=("torch",))
+    first = run([exe("dvc"), "repro"], project, venv_env)
+    for stage in ("download", "clean", "split", "train@torch-resnet18-0", "report"):
+        assert f"Running stage '{stage}'" in first.stdout
+    assert (project / "reports/build/memoir.html").is_file()
+    second = run([exe("dvc"), "repro"], project, venv_env)
+    assert "Running stage" not in second.stdout
+    shown = run([exe("dvc"), "metrics", "show", "--json"], project, venv_env)
+    assert "results/runs/torch/resnet18/seed0/metrics.json" in shown.stdout
+
+
+def test_keep_going_still_yields_a_memoir(project, venv_env):
+    tiny_profile(project, libraries=("torch", "nosuchlib"), extra={"nosuchlib": {}})
+    out = run([exe("snakemake"), "--cores", "2", "--keep-going"], project, venv_env, check=False)
+    assert out.returncode != 0
+    log = (project / "logs/train/nosuchlib/resnet18/seed0.log").read_text()
+    assert "no plugin provides library 'nosuchlib'" in log
+    assert (project / "results/runs/torch/resnet18/seed0/metrics.json").is_file()
+    html = (project / "reports/build/memoir.html").read_text()
+    assert "nosuchlib" in html

@@ -1,0 +1,430 @@
+"""The memoir (`dlcompare report`): rendering from realistic artifacts, partial results, hostile
+class names, one library only. Inputs are made the way the pipeline makes them: PNGs cleaned and
+split by the real stages, run artifacts written through the run contract's helpers and checked
+with check_artifacts, metrics computed by dlcompare.evaluate. LaTeX and Chromium checks are in
+test_report_render.py (slow)."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from html.parser import HTMLParser
+from PIL import Image
+
+from dlcompare import cleaning, contract, evaluate, glossary as G, params as params_mod, splitting
+from dlcompare.errors import UserError
+from dlcompare.testing import synthetic_images
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE = ["nævus_&_co", "50%_{x}#$~^\\", "50%$ure#1 {x}", "tilde~hat^\\back", "<b onmouseover=alert(1)>x",
+           "α-β 日本"]
+PLAIN = ["alpha", "beta", "gamma"]
+# A library's skill on the synthetic task (how peaked its probabilities are) and speed.
+SKILL = {"torch": 2.2, "fastai": 2.6, "keras": 1.4, "mylib": 1.8}
+SPEED = {"torch": 0.8, "fastai": 0.6, "keras": 1.5, "mylib": 1.0}
+
+
+def thesis_lines() -> list[str]:
+    """The thesis text (Spanish), next to the project as ../shared/seeds/ (or $DLCOMPARE_THESIS)."""
+    path = Path(os.environ.get("DLCOMPARE_THESIS", ROOT.parent / "shared/seeds/000_d7c00f698fc80da7.txt"))
+    if not path.is_file():
+        pytest.skip(f"thesis text not found at {path} (set DLCOMPARE_THESIS)")
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def make_raw(root: Path, classes: list[str], per_class: int = 14, test: int = 3) -> Path:
+    """A Train/Test image folder like the ISIC release, with one cross-class duplicate, one
+    unreadable file and a class too small to keep (dropped by cleaning)."""
+    raw = root / G.RAW_DIR / "fixture"
+    names = classes + ["tiny"]
+    for k, name in enumerate(names):
+        n = 3 if name == "tiny" else per_class
+        images, _ = synthetic_images(len(names) * (n + test), len(names), 16, seed=k)
+        for i, array in enumerate(images[k::len(names)]):       # the images of label k
+            folder = raw / ("Train" if i < n else "Test") / name
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(folder / f"img{i:03d}.png")
+    first, second = raw / "Train" / classes[0], raw / "Train" / classes[1]
+    shutil.copy(first / "img000.png", second / "dup_of_first.png")
+    (first / "broken.png").write_bytes(b"not an image at all")
+    return raw
+
+
+def fake_lr_find(rng, seed: int) -> dict:
+    """extras.lr_find as the fastai plugin writes it (dlcompare_fastai.recipe.lr_find), per phase."""
+    out = {}
+    for phase, centre in zip(G.PHASES, (3e-3, 3e-5)):
+        lrs = np.geomspace(1e-7, 10, 40)
+        loss = 2.0 - 0.8 * np.exp(-np.log(lrs / centre) ** 2 / 8) + 0.3 * np.maximum(0, np.log(lrs / (30 * centre))) ** 2
+        curve = {"lr": lrs.tolist(), "loss": [None if i == 39 else float(v) for i, v in enumerate(loss)]}
+        valley = centre * (1 + 0.3 * seed) * float(rng.uniform(0.8, 1.2))
+        out[phase] = {"suggestions": {"valley": valley, "slide": None if seed == 1 and phase == "phase2" else valley * 2,
+                                      "minimum": valley * 3, "steep": valley / 10},
+                      "curve": curve, "iterations": 40}
+    return out
+
+
+def fake_run(split_dir: Path, results: Path, library: str, arch: str, seed: int, classes: list[str],
+             epochs=(2, 3)) -> Path:
+    """Artifacts as a trainer writes them (through contract.Run's helpers), then metrics.json.
+
+    A TEST FIXTURE, not a result: the probabilities are drawn at random around the true labels
+    with a per-library "skill"; the history's last validation loss equals the cross-entropy of
+    those probabilities (plus, for keras, an L2 penalty of about 5, as Keras's own loss includes
+    one); fastai runs carry lr_find results in the fastai plugin's format."""
+    out = Path(G.run_dir(str(results), library, arch, seed))
+    out.mkdir(parents=True)
+    run = contract.Run(library=library, arch=arch, seed=seed, device="cpu", pretrained="none",
+                       image_size=16, batch_size=8, threads=1, classes=classes, split_dir=split_dir,
+                       out_dir=out, checkpoint_dir=out, params={})
+    rng = np.random.default_rng(1000 * seed + len(library) + len(arch))
+    skill = SKILL.get(library, 1.5) + rng.normal(0, 0.15)
+    final_loss = 0.0
+    for split in G.EVAL_SPLITS:
+        _, labels = run.load(split)
+        logits = rng.normal(0, 1, (len(labels), len(classes)))
+        logits[np.arange(len(labels)), labels] += skill
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        run.save_probabilities(split, probs)
+        if split == "valid":
+            final_loss = evaluate.split_metrics(probs.astype(np.float32), labels, classes)["loss"]
+    rows, epoch, total = [], 0, sum(epochs)
+    for phase, n in zip(G.PHASES, epochs):
+        for within in range(1, n + 1):     # the contract numbers epochs from 1 within each phase
+            epoch += 1
+            acc = min(0.99, 0.3 + 0.6 * (1 - np.exp(-skill * epoch / 3)) + rng.normal(0, 0.02))
+            penalty = 5.0 + 0.3 * (total - epoch) if library == "keras" else 0.0
+            valid_loss = final_loss + 2.0 / (1 + epoch) - 2.0 / (1 + total) + penalty
+            rows.append({"epoch": within, "phase": phase, "train_loss": 2.0 / (1 + epoch) + 0.1 + penalty,
+                         "valid_loss": valid_loss, "valid_accuracy": acc,
+                         "seconds": SPEED.get(library, 1) * (1.5 if phase == "phase2" else 1) + rng.uniform(0, .1)})
+    run.save_history(rows)
+    phase_seconds = {p: sum(r["seconds"] for r in rows if r["phase"] == p) for p in G.PHASES}
+    extras = {"note": "a&b_%c", "most_confused": [[classes[0], classes[1], 2]], "batch_norm_trainable": True}
+    if library == "fastai":
+        extras["lr_find"] = fake_lr_find(rng, seed)
+    run.save_info({"library_version": {"torch": "2.14.1", "fastai": "2.8.12", "keras": "3.15.1"}.get(library, "0.1"),
+                   "versions": {"python": "3.11.2", "device_name": "x86_64", "numpy": "2.4.6"},
+                   "param_count": 11_000_000 + len(arch), "phase_seconds": phase_seconds,
+                   "images_per_second": {"train": 500 / SPEED.get(library, 1), "inference": 2000.0},
+                   "peak_memory_mb": 900.0 + 10 * seed, "extras": extras})
+    contract.check_artifacts(out, split_dir, len(classes))
+    evaluate.write_metrics(out, split_dir)
+    return out
+
+
+def make_project(root: Path, classes: list[str], libraries=("torch", "fastai", "keras"),
+                 archs=("resnet18",), seeds=(0, 1), skip=(), courses_dir: Path | None = None) -> dict:
+    """A project directory with cleaned + split data, runs for every combination except ``skip``,
+    and the memoir's templates and course data; returns the validated params."""
+    for name in ("reports/templates", "reports/courses", "reports/reference"):
+        source = courses_dir if name == "reports/courses" and courses_dir else ROOT / name
+        shutil.copytree(source, root / name)
+    raw = make_raw(root, classes)
+    log = lambda msg: None  # noqa: E731
+    cleaning.run_clean(raw, root / G.CLEAN_DIR, root / G.RESULTS_DIR / G.CLEANING_REPORT, 8, log)
+    data = {"dataset": "folder", "path": str(raw), "image_size": 16, "test_fraction": 0.05,
+            "valid_fraction": 0.25, "split_seed": 42, "stratify": False}
+    splitting.run_split(root / G.CLEAN_DIR, root / G.SPLIT_DIR, root / G.RESULTS_DIR / "split.json",
+                        data, log, workers=1)
+    split_classes = json.loads((root / G.SPLIT_DIR / G.CLASSES).read_text(encoding="utf-8"))
+    for lib, arch, seed in itertools.product(libraries, archs, seeds):
+        if (lib, arch, seed) not in skip:
+            fake_run(root / G.SPLIT_DIR, root / G.RESULTS_DIR, lib, arch, seed, split_classes)
+    base = params_mod.read_yaml(ROOT / "params.yaml")
+    params = {"data": {**base["data"], **data}, "train": {**base["train"], "libraries": list(libraries),
+                                                          "archs": list(archs), "seeds": list(seeds)},
+              "report": {"title": "Test memoir & friends", "target_accuracy": 0.7}}
+    for lib in libraries:
+        params[lib] = base.get(lib, {"custom_option": 1})
+    return params_mod.validate(params)
+
+
+def build(tmp_path, monkeypatch, classes=PLAIN, **kwargs):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("dlcompare.report.render.tex_available", lambda: False)  # LaTeX: slow tests
+    params = make_project(tmp_path, classes, **kwargs)
+    from dlcompare.report import build_report
+    messages = []
+    build_report(params, messages.append)
+    return tmp_path / G.REPORT_DIR, params, messages
+
+
+def html_text(build_dir: Path) -> str:
+    return (build_dir / "memoir.html").read_text(encoding="utf-8")
+
+
+class _Cells(HTMLParser):
+    """Rows of one table of the memoir's HTML, each cell as (text, attributes)."""
+
+    def __init__(self, table_id: str):
+        super().__init__()
+        self.id, self.inside, self.rows, self.cell = table_id, False, [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.inside = attrs.get("id") == self.id
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = ["", attrs]
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell[0] += data
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.inside = False
+        elif self.inside and tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append((self.cell[0].strip(), self.cell[1]))
+            self.cell = None
+
+
+def html_table(build_dir: Path, table_id: str) -> list[list[tuple[str, dict]]]:
+    parser = _Cells(table_id)
+    parser.feed(html_text(build_dir))
+    assert parser.rows, f"no table {table_id} in memoir.html"
+    return parser.rows
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    """One memoir from every run of three libraries x one model x two seeds (shared: figures
+    take most of a build's time)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        root = tmp_path_factory.mktemp("full")
+        yield root, *build(root, monkeypatch)
+
+
+def test_full_report_numbers_come_from_the_artifacts(full):
+    tmp_path, out, params, messages = full
+    assert (out / "memoir.tex").is_file() and (out / "memoir.html").is_file()
+    assert any("memoir.pdf not built" in m for m in messages)
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 6 and set(summary["status"]) == {"ok"}
+    # every accuracy in summary.csv is the one in that run's metrics.json
+    for row in summary.itertuples():
+        metrics = json.loads((tmp_path / G.run_dir("results", row.library, row.arch, row.seed)
+                              / G.METRICS).read_text())
+        assert row.valid_accuracy == pytest.approx(metrics["valid"]["accuracy"])
+        assert row.test_loss == pytest.approx(metrics["test"]["loss"])
+    by_model = pd.read_csv(out / "summary_by_model.csv").set_index("library")
+    fastai = summary[summary["library"] == "fastai"]["valid_accuracy"]
+    assert by_model.loc["fastai", "valid_accuracy_mean"] == pytest.approx(fastai.mean())
+    assert by_model.loc["fastai", "valid_accuracy_std"] == pytest.approx(fastai.std(ddof=1))
+    html = html_text(out)
+    assert f"{fastai.mean():.3f} ± {fastai.std(ddof=1):.3f}" in html
+    for fig in ("dataset", "overview", "curves-resnet18", "confusion-resnet18"):
+        assert (out / "figures" / f"{fig}.png").is_file() and (out / "figures" / f"{fig}.pdf").is_file()
+    tex = (out / "memoir.tex").read_text(encoding="utf-8")
+    assert r"\documentclass[a4paper,11pt,oneside]{memoir}" in tex
+    for ref in re.findall(r"\\includegraphics\[[^]]*\]\{([^}]*)\}", tex):
+        assert (out / ref).is_file(), ref
+    assert "Test memoir \\& friends" in tex
+
+
+def test_discussion_follows_the_numbers(full):
+    _, out, params, _ = full
+    summary = pd.read_csv(out / "summary.csv")
+    means = summary.groupby("library")["valid_accuracy"].mean().sort_values(ascending=False)
+    lead, second = means.index[:2]
+    html = html_text(out)
+    discussion = html[html.index('id="discussion"'):]
+    assert f"{lead} has the highest mean validation accuracy, {means.iloc[0]:.3f}" in discussion
+    assert f"{means.iloc[0] - means.iloc[1]:.3f} ahead of {second}" in discussion
+    stds = summary.groupby("library")["valid_accuracy"].std()
+    verdict = "larger than" if means.iloc[0] - means.iloc[1] > stds[lead] + stds[second] else "within"
+    assert f"The gap is {verdict} the seed-to-seed spread" in discussion
+    per_epoch = (summary["train_seconds"] / summary["epochs"]).groupby(summary["library"]).mean()
+    assert f"Per epoch, {per_epoch.idxmin()} trains fastest" in discussion
+    # the thesis's published gap, computed from the reference CSV
+    ref = pd.read_csv(ROOT / "reports/reference/thesis_table_4_2.csv", comment="#")
+    acc = ref.pivot(index="arch", columns="library", values="valid_accuracy")
+    assert f"by {(acc['fastai'] - acc['keras']).mean():.3f} on average over its 6 models" in discussion
+
+
+def test_missing_and_failed_runs_are_shown_not_fatal(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    skip = {("keras", "resnet18", 1), ("keras", "resnet18", 0), ("fastai", "resnet18", 1)}
+    out, params, messages = build(tmp_path, monkeypatch, skip=skip)
+    summary = pd.read_csv(out / "summary.csv").set_index(["library", "seed"])
+    assert summary.loc[("keras", 0), "status"] == "missing"
+    assert summary.loc[("fastai", 0), "status"] == "ok"
+    html = html_text(out)
+    assert "3 of the 6 expected runs finished" in html
+    rows = {(r[0][0], r[1][0]): r for r in html_table(out, "tab-results-valid")[1:]}
+    keras = rows[("resnet18", "keras")]
+    assert keras[2][0] == "0/2" and "data-missing" in keras[2][1]
+    assert [c[0] for c in keras[3:]] == ["missing"] * 4
+    assert rows[("resnet18", "fastai")][2][0] == "1/2"
+    # a run whose metrics.json is damaged counts as failed, with the reason
+    (tmp_path / G.run_dir("results", "torch", "resnet18", 1) / G.METRICS).write_text("{")
+    from dlcompare.report import build_report
+    build_report(params, messages.append)
+    summary = pd.read_csv(out / "summary.csv").set_index(["library", "seed"])
+    assert summary.loc[("torch", 1), "status"] == "failed"
+    assert "metrics.json missing or unreadable" in html_text(out)
+
+
+def test_no_run_at_all_still_renders(tmp_path, monkeypatch):
+    skip = set(itertools.product(("torch", "fastai", "keras"), ("resnet18",), (0, 1)))
+    out, _, _ = build(tmp_path, monkeypatch, skip=skip)
+    html = html_text(out)
+    assert "No run finished, so there are no results to discuss yet." in html
+    assert not (out / "figures" / "overview.png").exists()
+
+
+def test_hostile_class_names_are_escaped(tmp_path, monkeypatch):
+    out, _, _ = build(tmp_path, monkeypatch, classes=HOSTILE)
+    tex = (out / "memoir.tex").read_text(encoding="utf-8")
+    assert r"n\ae" not in tex and "nævus\\_\\&\\_co" in tex
+    assert r"50\%\$ure\#1 \{x\}" in tex
+    assert r"tilde\textasciitilde{}hat\textasciicircum{}\textbackslash{}back" in tex
+    assert r"50\%\_\{x\}\#\$\textasciitilde{}\textasciicircum{}\textbackslash{}" in tex
+    assert r"\texttt{[U+03B1]}" in tex          # pdflatex cannot print Greek in T1: shown as code point
+    html = html_text(out)
+    assert "<b onmouseover" not in html and "&lt;b onmouseover=alert(1)&gt;x" in html
+    assert "α-β 日本" in html
+    assert "50%_{x}#$~^\\" in html
+    # the hostile names reach the memoir's class-level tables, not only the class list
+    assert any(r[0][0] == "50%_{x}#$~^\\" for r in html_table(out, "tab-cleaning")[1:])
+
+
+def test_one_library_only_and_third_party_library(tmp_path, monkeypatch):
+    out, _, _ = build(tmp_path, monkeypatch, libraries=("mylib",), seeds=(0,))
+    html = html_text(out)
+    assert "Only mylib has finished runs, so there is no comparison between libraries" in html
+    assert "custom_option" in html            # its own params section in the configuration table
+    assert "seed-to-seed spread" not in html
+
+
+def test_latex_escape_covers_every_special_character():
+    from dlcompare.report.render import Latex, latex_escape
+    assert latex_escape("a_b&c%d$e#f{g}h~i^j\\k") == (
+        r"a\_b\&c\%d\$e\#f\{g\}h\textasciitilde{}i\textasciicircum{}j\textbackslash{}k")
+    assert latex_escape("0.9 ± 0.1 → ≥ ✓ 44 €") == (
+        r"0.9 \ensuremath{\pm} 0.1 \ensuremath{\rightarrow} \ensuremath{\geq} \ensuremath{\checkmark} 44 \texteuro{}")
+    assert latex_escape(Latex(r"\emph{x}")) == r"\emph{x}"
+    assert latex_escape("ñ é ü ß æ ø") == "ñ é ü ß æ ø"
+    assert latex_escape("🙂") == r"\texttt{[U+1F642]}"
+
+
+def test_missing_templates_is_a_user_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from dlcompare.report import build_report
+    params = params_mod.load([str(ROOT / "params.yaml")])
+    with pytest.raises(UserError, match="memoir.tex.j2 not found"):
+        build_report(params, print)
+
+
+def test_thesis_reference_table_matches_the_thesis_text():
+    """reports/reference/thesis_table_4_2.csv against the seed's Table 4.2 (a) and (b)."""
+    lines = thesis_lines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("modelo\tpérdida valid."))
+    names = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet50", "ResNet101": "resnet101",
+             "DenseNet121": "densenet121", "DenseNet169": "densenet169"}
+    rows = [line.split("\t") for line in lines[start:start + 40] if line.split("\t")[0] in names]
+    quality, times = rows[:6], rows[6:12]
+    ref = pd.read_csv(ROOT / "reports/reference/thesis_table_4_2.csv", comment="#").set_index(["arch", "library"])
+    assert len(ref) == 12
+    for q, t in zip(quality, times):
+        arch = names[q[0]]
+        assert ref.loc[(arch, "keras"), "valid_loss"] == float(q[1])
+        assert ref.loc[(arch, "fastai"), "valid_loss"] == float(q[2])
+        assert ref.loc[(arch, "keras"), "valid_accuracy"] == float(q[3])
+        assert ref.loc[(arch, "fastai"), "valid_accuracy"] == float(q[4])
+        hms = [x.replace(" ", "") for x in t[1:5]]
+        assert [ref.loc[(arch, "keras"), "phase1_time"], ref.loc[(arch, "fastai"), "phase1_time"],
+                ref.loc[(arch, "keras"), "phase2_time"], ref.loc[(arch, "fastai"), "phase2_time"]] == hms
+
+
+def test_summary_csv_is_one_row_per_expected_run(tmp_path, monkeypatch):
+    out, params, _ = build(tmp_path, monkeypatch, libraries=("torch", "keras"), archs=("resnet18", "vgg16"),
+                           seeds=(0,), skip={("keras", "vgg16", 0)})
+    with open(out / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["library"], r["arch"], r["status"]) for r in rows] == [
+        ("torch", "resnet18", "ok"), ("torch", "vgg16", "ok"), ("keras", "resnet18", "ok"),
+        ("keras", "vgg16", "missing")]
+    assert (out / "figures" / "curves-vgg16.png").is_file()
+
+
+def test_library_losses_against_the_core_cross_entropy(full):
+    """Each library's own last-epoch validation loss (history.csv) next to the core's
+    cross-entropy: equal for torch and fastai, about the L2 penalty higher for keras."""
+    tmp_path, out, params, _ = full
+    rows = {r[1][0]: r for r in html_table(out, "tab-losses")[1:] if r[0][0] == "resnet18"}
+    for library in ("torch", "fastai", "keras"):
+        reported, core = [], []
+        for seed in params["train"]["seeds"]:
+            folder = tmp_path / G.run_dir("results", library, "resnet18", seed)
+            reported.append(float(pd.read_csv(folder / G.HISTORY)["valid_loss"].iloc[-1]))
+            core.append(json.loads((folder / G.METRICS).read_text())["valid"]["loss"])
+        row = rows[library]
+        assert float(row[3][1]["data-sort"]) == pytest.approx(np.mean(reported))
+        assert float(row[4][1]["data-sort"]) == pytest.approx(np.mean(core))
+        assert float(row[5][1]["data-sort"]) == pytest.approx(np.mean(reported) - np.mean(core), abs=1e-6)
+    assert rows["torch"][5][0].startswith("0.000") and rows["keras"][5][0].startswith("5.000")
+    html = html_text(out)
+    discussion = html[html.index('id="discussion"'):]
+    assert "within 0.000 of the core&#39;s cross-entropy" in discussion
+    assert "keras adds its L2 penalty (keras.l2 = 0.01)" in discussion
+    assert "the thesis&#39;s Keras validation losses (5.980 to 9.474)" in discussion
+
+
+def test_lr_find_suggestions_and_rates_used(full):
+    tmp_path, out, params, _ = full
+    table = html_table(out, "tab-lr-find")
+    assert [c[0] for c in table[0]] == ["Model", "Library", "Phase", "Seeds", "valley", "slide", "minimum",
+                                        "steep", "Rate used"]
+    rows = {(r[1][0], r[2][0]): r for r in table[1:]}
+    assert set(rows) == {("fastai", "phase1"), ("fastai", "phase2")}      # only fastai ran the finder
+    for phase in G.PHASES:
+        valleys = [json.loads((tmp_path / G.run_dir("results", "fastai", "resnet18", s) / G.RUN_INFO)
+                              .read_text())["extras"]["lr_find"][phase]["suggestions"]["valley"]
+                   for s in params["train"]["seeds"]]
+        row = rows[("fastai", phase)]
+        assert row[3][0] == "2"
+        assert row[4][0] == f"{min(valleys):.1e}–{max(valleys):.1e}"
+        assert float(row[4][1]["data-sort"]) == pytest.approx(np.exp(np.mean(np.log(valleys))))
+    assert rows[("fastai", "phase1")][8][0] == "0.003"                       # fastai.phase1.lr
+    assert rows[("fastai", "phase2")][8][0] == "[5e-06, 0.0005]"
+    assert rows[("fastai", "phase2")][5][0] != "–"                           # one seed lacked it: the other's
+    assert (out / "figures" / "lr-find.png").is_file() and (out / "figures" / "lr-find.pdf").is_file()
+    assert "lr_find" not in "".join(c[0] for r in html_table(out, "tab-extras") for c in r)
+
+
+def test_extras_appendix_collapses_what_every_run_agrees_on(full):
+    _, out, _, _ = full
+    rows = [[c[0] for c in r] for r in html_table(out, "tab-extras")[1:]]
+    assert ["torch", "all", "note", "a&b_%c"] in rows and ["keras", "all", "batch_norm_trainable", "yes"] in rows
+    tex = (out / "memoir.tex").read_text(encoding="utf-8")
+    assert r"a\&b\_\%c" in tex and r"\appendix" in tex
+
+
+def test_report_dependencies_are_declared_alike_for_snakemake_and_dvc():
+    """Everything the memoir is rendered from (besides runs and data) is an input of the report
+    job in both front doors, so editing a template, a course or the report code re-runs it."""
+    import subprocess
+    import sys
+    from dlcompare import report
+    from dlcompare.report import courses, render
+    jobs = json.loads(subprocess.run([sys.executable, str(ROOT / "workflow/scripts/dag_jobs.py"), str(ROOT)],
+                                     check=True, capture_output=True, text=True, cwd=ROOT).stdout)
+    package = Path(report.__file__).parent.relative_to(ROOT).as_posix()
+    needed = {render.TEMPLATES_DIR.as_posix(), courses.COURSES_DIR.as_posix(),
+              report.THESIS_TABLE.parent.as_posix(), package}
+    for tool in ("snakemake", "dvc"):
+        job = next(j for j in jobs[tool] if j["name"] == "report")
+        assert needed <= set(job["inputs"]), tool

@@ -1,0 +1,277 @@
+"""The memoir for real (slow): LaTeX compiled by latexmk, the HTML opened in headless Chromium.
+
+Chromium is driven over the DevTools protocol on a pipe (--remote-debugging-pipe, no port): every
+request the page makes is seen through Network.requestWillBeSent, console errors and uncaught
+exceptions through Runtime/Log events, and screenshots come from Page.captureScreenshot. A
+control page that does make a request and log an error proves the checks can fail.
+Needs: texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended latexmk
+poppler-utils chromium (Debian package names).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from dlcompare.errors import UserError
+from test_report import HOSTILE, PLAIN, make_project
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+needs_tex = pytest.mark.skipif(not (shutil.which("latexmk") and shutil.which("pdflatex")
+                                    and shutil.which("pdfinfo")),
+                               reason="TeX Live, latexmk and poppler-utils (pdfinfo) are not installed")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+
+
+def build(root: Path, monkeypatch, classes=PLAIN, **kwargs) -> Path:
+    monkeypatch.chdir(root)
+    params = make_project(root, classes, **kwargs)
+    from dlcompare.report import build_report
+    build_report(params, lambda msg: None)
+    return root / "reports" / "build"
+
+
+def pdf_pages(pdf: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+
+
+def check_figures(out: Path) -> list[str]:
+    tex = (out / "memoir.tex").read_text(encoding="utf-8")
+    refs = re.findall(r"\\includegraphics(?:\[[^]]*\])?\{([^}]*)\}", tex)
+    assert refs, "memoir.tex includes no figure"
+    missing = [r for r in refs if not (out / r).is_file()]
+    assert not missing, f"figures referenced but not built: {missing}"
+    return refs
+
+
+@needs_tex
+@pytest.mark.parametrize("classes", [PLAIN, HOSTILE], ids=["plain", "hostile"])
+def test_latex_compiles_to_a_pdf(tmp_path, monkeypatch, classes):
+    out = build(tmp_path, monkeypatch, classes, skip={("keras", "resnet18", 1)})
+    assert pdf_pages(out / "memoir.pdf") > 5
+    refs = check_figures(out)
+    assert {"figures/dataset.pdf", "figures/curves-resnet18.pdf", "figures/confusion-resnet18.pdf"} <= set(refs)
+    text = subprocess.run(["pdftotext", "-layout", str(out / "memoir.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Course-content matrix" in text and "Discussion" in text
+    if classes is HOSTILE:
+        assert "nævus_&_co" in text and "50%$ure#1 {x}" in text
+    assert not list(out.glob("*.aux")), "latexmk -c should leave only the PDF"
+
+
+@needs_tex
+def test_latex_failure_is_one_clear_error_with_the_log_tail(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = make_project(tmp_path, PLAIN, libraries=("torch",), seeds=(0,))
+    template = tmp_path / "reports/templates/memoir.tex.j2"
+    template.write_text(template.read_text(encoding="utf-8").replace(
+        r"\begin{document}", r"\begin{document}\thisMacroDoesNotExist"), encoding="utf-8")
+    from dlcompare.report import build_report
+    with pytest.raises(UserError) as info:
+        build_report(params, lambda msg: None)
+    message = str(info.value)
+    assert message.startswith("LaTeX could not build memoir.pdf (see reports/build/memoir.log)")
+    assert "Undefined control sequence" in message
+    assert (tmp_path / "reports/build/memoir.tex").is_file()        # kept for debugging
+    assert (tmp_path / "reports/build/memoir.html").is_file()
+    assert (tmp_path / "reports/build/memoir.log").is_file()
+
+
+class Chromium:
+    """A headless Chromium driven over the DevTools protocol on fds 3 (in) and 4 (out)."""
+
+    def __init__(self, profile: Path):
+        to_chrome_r, self._w = os.pipe()
+        self._r, from_chrome_w = os.pipe()
+
+        def wire():   # runs in the child: the protocol expects the pipes on fds 3 and 4
+            os.dup2(to_chrome_r, 3)
+            os.dup2(from_chrome_w, 4)
+
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
+             "--disable-extensions", "--hide-scrollbars", "--font-render-hinting=none",
+             f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            preexec_fn=wire, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buf, self._id, self.events = b"", 0, []
+
+    def _read(self, deadline: float) -> dict:
+        while b"\0" not in self._buf:
+            ready, _, _ = select.select([self._r], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError("chromium did not answer")
+            chunk = os.read(self._r, 1 << 20)
+            if not chunk:
+                raise RuntimeError("chromium closed the pipe")
+            self._buf += chunk
+        message, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(message)
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout=60):
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self._w, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read(deadline)
+            if reply.get("id") == self._id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+            self.events.append(reply)
+
+    def wait_for(self, method: str, timeout=60) -> dict:
+        deadline = time.monotonic() + timeout
+        for i, event in enumerate(self.events):
+            if event.get("method") == method:
+                return self.events.pop(i)
+        while True:
+            event = self._read(deadline)
+            if event.get("method") == method:
+                return event
+            self.events.append(event)
+
+    def open(self, url: str, width: int, height: int, mobile: bool) -> str:
+        """A fresh tab with the network, console and page domains on; returns its session."""
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Network", "Runtime", "Log", "Page"):
+            self.send(f"{domain}.enable", session=session)
+        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height,
+                  "deviceScaleFactor": 1, "mobile": mobile}, session=session)
+        self.events.clear()
+        self.send("Page.navigate", {"url": url}, session=session)
+        self.wait_for("Page.loadEventFired")
+        time.sleep(0.3)      # let late console messages and requests arrive
+        self.send("Runtime.evaluate", {"expression": "1"}, session=session)
+        return session
+
+    def evaluate(self, session: str, expression: str):
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True},
+                           session=session)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def screenshot(self, session: str, path: Path) -> Path:
+        data = self.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def requests(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.events
+                if e.get("method") == "Network.requestWillBeSent"]
+
+    def errors(self) -> list[str]:
+        found = []
+        for e in self.events:
+            method, p = e.get("method"), e.get("params", {})
+            if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+                found.append(" ".join(str(a.get("value", a.get("description"))) for a in p.get("args", [])))
+            elif method == "Runtime.exceptionThrown":
+                found.append(p["exceptionDetails"].get("text", "exception"))
+            elif method == "Log.entryAdded" and p["entry"].get("level") == "error":
+                found.append(p["entry"].get("text", ""))
+        return found
+
+    def close(self):
+        try:
+            self.send("Browser.close", timeout=10)
+        except (RuntimeError, TimeoutError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._r)
+        os.close(self._w)
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    browser = Chromium(tmp_path / "chromium-profile")
+    yield browser
+    browser.close()
+
+
+def leaving(urls: list[str], page: Path) -> list[str]:
+    """Requests other than the page itself and inline data: URLs."""
+    return [u for u in urls if not (u.startswith("data:") or u == page.as_uri() or u == "about:blank")]
+
+
+@needs_chromium
+def test_the_network_and_console_checks_can_fail(tmp_path, chromium):
+    page = tmp_path / "control.html"
+    page.write_text('<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
+                    '<img src="http://127.0.0.1:9/pixel.png"><script>console.error("control")</script>'
+                    "</body></html>", encoding="utf-8")
+    chromium.open(page.as_uri(), 800, 600, False)
+    assert "http://127.0.0.1:9/pixel.png" in leaving(chromium.requests(), page)
+    assert "control" in chromium.errors()
+
+
+def _pixels(path: Path) -> tuple[tuple[int, int], int]:
+    image = Image.open(io.BytesIO(path.read_bytes())).convert("L")
+    lo, hi = image.getextrema()
+    return image.size, hi - lo
+
+
+@needs_chromium
+def test_html_renders_offline_without_errors_on_laptop_and_phone(tmp_path, monkeypatch, chromium):
+    monkeypatch.setattr("dlcompare.report.render.tex_available", lambda: False)   # PDF: tests above
+    (tmp_path / "p").mkdir()
+    out = build(tmp_path / "p", monkeypatch, HOSTILE, skip={("fastai", "resnet18", 0)})
+    page = out / "memoir.html"
+    html = page.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "an external resource"
+    for name, (width, height, mobile) in {"laptop": (1280, 900, False), "phone": (390, 844, True)}.items():
+        session = chromium.open(page.as_uri(), width, height, mobile)
+        assert leaving(chromium.requests(), page) == [], f"{name}: requests left the page"
+        assert chromium.errors() == [], f"{name}: console errors"
+        shot = chromium.screenshot(session, tmp_path / f"memoir-{name}.png")
+        size, contrast = _pixels(shot)
+        assert size == (width, height) and contrast > 100, f"{name}: blank screenshot"
+        # no page-wide horizontal scrolling: wide tables scroll inside their own box
+        assert chromium.evaluate(session, "document.documentElement.scrollWidth <= window.innerWidth + 1"), name
+        for table in ("tab-results-valid", "tab-results-test", "tab-results-cost", "tab-matrix", "tab-moocs"):
+            assert chromium.evaluate(session, f"!!document.getElementById('{table}')"), table
+        assert chromium.evaluate(session, "document.querySelectorAll('#tab-matrix tbody tr').length") == 63
+        assert chromium.evaluate(session, "document.querySelectorAll('figure img').length") >= 4
+        assert chromium.evaluate(
+            session, "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        # hostile class names are text, never markup
+        assert chromium.evaluate(session, "document.querySelectorAll('b[onmouseover]').length") == 0
+        assert chromium.evaluate(session, "document.body.innerText.includes('<b onmouseover=alert(1)>x')")
+    # sorting: click "Accuracy" twice -> descending by the numeric sort keys
+    sort = """(() => { const t = document.getElementById('tab-results-valid');
+        const th = Array.from(t.tHead.rows[0].cells).find(c => c.textContent === 'Accuracy');
+        th.click(); th.click();
+        const col = Array.from(t.tHead.rows[0].cells).indexOf(th);
+        return [th.getAttribute('aria-sort'),
+                Array.from(t.tBodies[0].rows).map(r => parseFloat(r.cells[col].dataset.sort))]; })()"""
+    state, keys = chromium.evaluate(session, sort)
+    assert state == "descending" and keys == sorted(keys, reverse=True)
+    # the course filter shows only Howard et al.'s exclusive topics
+    only = """(() => { document.querySelector('button[data-show="only-howard"]').click();
+        return Array.from(document.querySelectorAll('#tab-matrix tbody tr')).filter(r => !r.hidden).length; })()"""
+    assert chromium.evaluate(session, only) == 20
+    assert chromium.errors() == []

@@ -1,0 +1,105 @@
+"""Read what the pipeline left on disk (data reports, split, run artifacts) for the memoir.
+
+Nothing here raises for a missing or broken run: the memoir must render from partial results
+(``snakemake --keep-going``), so every expected run comes back with a status and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .. import glossary as G
+from ..splitting import SPLIT_REPORT
+
+OK, MISSING, FAILED = "ok", "missing", "failed"
+
+
+@dataclasses.dataclass
+class RunResult:
+    library: str
+    arch: str
+    seed: int
+    status: str                       # ok | missing | failed
+    reason: str = ""
+    info: dict = dataclasses.field(default_factory=dict)       # run.json
+    metrics: dict = dataclasses.field(default_factory=dict)    # metrics.json
+    history: pd.DataFrame | None = None                        # history.csv
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+@dataclasses.dataclass
+class Inputs:
+    params: dict
+    classes: list[str]
+    cleaning: dict | None             # results/cleaning.json
+    split: dict | None                # results/split.json
+    split_counts: pd.DataFrame | None  # class x split image counts from the manifest
+    runs: list[RunResult]
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def read_run(library: str, arch: str, seed: int, results: Path) -> RunResult:
+    """One expected run; ``ok`` needs a readable metrics.json (the trainer's last artifact)."""
+    folder = Path(G.run_dir(str(results), library, arch, seed))
+    run = RunResult(library, arch, int(seed), MISSING)
+    if not folder.is_dir():
+        run.reason = "not run (no run directory)"
+        return run
+    metrics = _read_json(folder / G.METRICS)
+    if not metrics or "valid" not in metrics or "test" not in metrics:
+        run.status, run.reason = FAILED, f"{G.METRICS} missing or unreadable"
+        return run
+    run.status, run.metrics, run.info = OK, metrics, _read_json(folder / G.RUN_INFO) or {}
+    try:
+        history = pd.read_csv(folder / G.HISTORY)
+        if set(G.HISTORY_COLUMNS) <= set(history.columns):
+            run.history = with_step(history)
+    except (OSError, ValueError):
+        pass
+    if run.history is None:
+        run.reason = f"{G.HISTORY} missing or unreadable: no curves"
+    return run
+
+
+def with_step(history: pd.DataFrame) -> pd.DataFrame:
+    """Add ``step``: the epoch counted across both phases (1..n), whether the file numbers epochs
+    per phase or globally, so curves have one monotone x axis and "epochs to target" counts all."""
+    order = history["phase"].map({p: i for i, p in enumerate(G.PHASES)}).fillna(len(G.PHASES))
+    history = history.assign(_order=order).sort_values(["_order"], kind="stable").drop(columns="_order")
+    return history.assign(step=range(1, len(history) + 1)).reset_index(drop=True)
+
+
+def expected_runs(params: dict) -> list[tuple[str, str, int]]:
+    train = params["train"]
+    return list(itertools.product(train["libraries"], train["archs"], train["seeds"]))
+
+
+def collect(params: dict, root: str | Path = ".") -> Inputs:
+    root = Path(root)
+    split_dir = root / G.SPLIT_DIR
+    classes = _read_json(split_dir / G.CLASSES)
+    counts = None
+    manifest = split_dir / G.MANIFEST
+    if manifest.is_file():
+        frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        counts = pd.crosstab(frame["label"], frame["split"]).reindex(columns=list(G.SPLITS), fill_value=0)
+        classes = classes or sorted(frame["label"].unique())
+    results = root / G.RESULTS_DIR
+    runs = [read_run(lib, arch, seed, results) for lib, arch, seed in expected_runs(params)]
+    return Inputs(params=params, classes=list(classes or []),
+                  cleaning=_read_json(results / G.CLEANING_REPORT),
+                  split=_read_json(results / SPLIT_REPORT), split_counts=counts, runs=runs)

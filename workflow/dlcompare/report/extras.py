@@ -1,0 +1,135 @@
+"""Library-specific results for the memoir, read from what the runs wrote (nothing typed in):
+
+- the loss each library reported for its last epoch (history.csv) next to the core's cross-entropy
+  (metrics.json): they agree when a library's loss is plain cross-entropy and differ when it adds
+  something, as Keras adds its L2 penalty (why the thesis's Keras losses, 5.9-9.5, could not be
+  compared with fastai's);
+- learning-rate finder suggestions (run.json ``extras.lr_find``, written by fastai when
+  ``fastai.use_lr_find``) next to the rates the run actually used;
+- every other scalar a plugin reported under run.json ``extras`` (the memoir's appendix).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..glossary import PHASES
+from .collect import Inputs
+from .tables import Cell, Table, fmt_value, flatten, mean_std, model_groups
+
+LR_FIND = "lr_find"
+
+
+def loss_table(inputs: Inputs, runs: pd.DataFrame) -> Table | None:
+    """Per model and library: validation loss as the library reported it, the core's
+    cross-entropy from the saved probabilities, and their difference (mean ± std over seeds)."""
+    if "reported_valid_loss" not in runs.columns or runs["reported_valid_loss"].dropna().empty:
+        return None
+    rows = []
+    for arch, library, ok, seeds in model_groups(inputs, runs):
+        if ok.empty:
+            rows.append([Cell(arch, arch), Cell(library, library), seeds]
+                        + [Cell("missing", None, True) for _ in range(4)])
+            continue
+        rows.append([Cell(arch, arch), Cell(library, library), seeds,
+                     mean_std(ok["reported_valid_loss"]), mean_std(ok["valid_loss"]),
+                     mean_std(ok["reported_valid_loss"] - ok["valid_loss"]),
+                     mean_std(ok["reported_train_loss"])])
+    return Table("losses", "Validation loss as each library reported it for its last epoch "
+                 "(history.csv) against the cross-entropy the core computes from the saved "
+                 "probabilities (metrics.json), mean ± std over seeds. A library whose loss adds a "
+                 "penalty (Keras adds its L2 term) reports more than the cross-entropy; only the core's "
+                 "column is comparable across libraries.",
+                 ["Model", "Library", "Seeds", "Reported valid loss", "Cross-entropy (core)",
+                  "Difference", "Reported train loss"], rows)
+
+
+def lr_find_runs(inputs: Inputs) -> dict:
+    """{(arch, library, phase): [(seed, finder result)]} for every finished run that ran it."""
+    found: dict = {}
+    for run in inputs.runs:
+        results = (run.info.get("extras") or {}).get(LR_FIND) if run.ok else None
+        if not isinstance(results, dict):
+            continue
+        for phase in PHASES:
+            result = results.get(phase)
+            if isinstance(result, dict) and isinstance(result.get("suggestions"), dict):
+                found.setdefault((run.arch, run.library, phase), []).append((run.seed, result))
+    return found
+
+
+def _rate(values: list[float]) -> Cell:
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v) and v > 0]
+    if not values:
+        return Cell("–", None, missing=True)
+    mean = math.exp(sum(map(math.log, values)) / len(values))    # rates vary on a log scale
+    lo, hi = min(values), max(values)
+    return Cell(f"{lo:.1e}" if f"{lo:.1e}" == f"{hi:.1e}" else f"{lo:.1e}–{hi:.1e}", mean)
+
+
+def lr_find_table(inputs: Inputs) -> Table | None:
+    """The finder's suggestions per model, library and phase (mean, and range over seeds), with
+    the learning rate the phase was trained with (the library's params)."""
+    found = lr_find_runs(inputs)
+    if not found:
+        return None
+    names = list(dict.fromkeys(name for results in found.values() for _, r in results
+                               for name in r["suggestions"]))
+    rows = []
+    train = inputs.params["train"]
+    for arch in train["archs"]:
+        for library in train["libraries"]:
+            for phase in PHASES:
+                results = found.get((arch, library, phase))
+                if not results:
+                    continue
+                used = ((inputs.params.get(library) or {}).get(phase) or {}).get("lr")
+                rows.append([Cell(arch, arch), Cell(library, library), Cell(phase, phase),
+                             Cell(str(len(results)), len(results)),
+                             *[_rate([r["suggestions"].get(n) for _, r in results]) for n in names],
+                             Cell(fmt_value(used), used if isinstance(used, (int, float)) else None,
+                                  missing=used is None)])
+    return Table("lr-find", "Learning-rate finder suggestions recorded before each phase (the range "
+                 "over seeds when they differ), next to the rate the phase was trained with. As in the "
+                 "thesis, the finder is consulted and the fixed rates of the parameters are used.",
+                 ["Model", "Library", "Phase", "Seeds", *names, "Rate used"], rows, 3)
+
+
+def _skip(key: str, value) -> bool:
+    return key.split(".")[0] == LR_FIND or value is None or isinstance(value, (dict, list, tuple))
+
+
+def extras_table(inputs: Inputs, limit: int = 40) -> Table | None:
+    """Scalar values under run.json ``extras`` per library: one row when every model and seed
+    agrees, else one row per model (numbers: mean ± std over seeds)."""
+    rows = []
+    train = inputs.params["train"]
+    for library in train["libraries"]:
+        values: dict[str, dict[str, list]] = {}
+        for arch in train["archs"]:
+            for run in inputs.runs:
+                if not (run.ok and run.library == library and run.arch == arch):
+                    continue
+                for key, value in flatten(run.info.get("extras") or {}).items():
+                    if isinstance(value, (list, tuple)) and len(value) <= 6 and all(
+                            not isinstance(v, (dict, list, tuple)) for v in value):
+                        value = fmt_value(value)
+                    if not _skip(key, value):
+                        values.setdefault(key, {}).setdefault(arch, []).append(value)
+        for key, by_arch in list(values.items())[:limit]:
+            distinct = {fmt_value(v) for vs in by_arch.values() for v in vs}
+            if len(distinct) == 1:
+                rows.append([Cell(library), Cell("all"), Cell(key), Cell(next(iter(distinct))[:160])])
+                continue
+            for arch, vs in by_arch.items():
+                numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vs)
+                text = mean_std(pd.Series(vs, dtype=float), lambda v: f"{v:.4g}").text if numeric \
+                    else ", ".join(dict.fromkeys(fmt_value(v) for v in vs))
+                rows.append([Cell(library), Cell(arch), Cell(key), Cell(text[:160])])
+    if not rows:
+        return None
+    return Table("extras", "Library-specific settings and results each plugin reported under "
+                 "run.json extras (one row when every model and seed agrees; numbers: mean ± std "
+                 "over seeds).", ["Library", "Model", "Key", "Value"], rows, 4)

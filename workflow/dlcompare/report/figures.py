@@ -1,0 +1,247 @@
+"""The memoir's figures (seaborn on matplotlib's Agg backend), each saved as PNG (HTML) and PDF
+(LaTeX) under figures/: Figure 4.1 (images per class), the results overview, per-model training
+curves with the libraries side by side (Figure 4.2 / Appendix A), and confusion matrices."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ..glossary import PHASES, SPLITS  # noqa: E402
+from .collect import Inputs  # noqa: E402
+from .extras import lr_find_runs  # noqa: E402
+
+
+@dataclasses.dataclass
+class Figure:
+    name: str          # file stem under figures/ (a safe slug)
+    caption: str
+    png: str           # paths relative to the build directory
+    pdf: str
+    data_uri: str = ""  # the PNG inlined for the standalone HTML
+
+
+def text(label) -> str:
+    """Matplotlib reads $...$ as mathtext: escape it so any class name prints as written."""
+    return str(label).replace("$", r"\$")
+
+
+def save(fig, out: Path, name: str, caption: str) -> Figure:
+    folder = out / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    fig.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
+    fig.savefig(folder / f"{name}.pdf", bbox_inches="tight", metadata={"CreationDate": None})
+    plt.close(fig)
+    return Figure(name, caption, f"figures/{name}.png", f"figures/{name}.pdf")
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isascii() and c.isalnum() else "-" for c in name.lower())
+
+
+def palette(libraries: list[str]) -> dict:
+    return dict(zip(libraries, sns.color_palette("colorblind", max(len(libraries), 3))))
+
+
+def dataset_figure(inputs: Inputs, out: Path) -> Figure | None:
+    """Figure 4.1: (a) images per class before and after cleaning, (b) per split."""
+    rows = []
+    for name, c in ((inputs.cleaning or {}).get("classes") or {}).items():
+        rows += [(name, "(a) before cleaning", c.get("before", 0)),
+                 (name, "(a) after de-duplication", c.get("after", 0))]
+    if inputs.split_counts is not None:
+        for name, counts in inputs.split_counts.iterrows():
+            rows += [(name, f"(b) {split}", int(counts[split])) for split in SPLITS]
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows, columns=["class", "stage", "images"])
+    frame["class"] = frame["class"].map(text)
+    panels = [p for p in ("(a)", "(b)") if frame["stage"].str.startswith(p).any()]
+    n_classes = frame["class"].nunique()
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, len(panels) * (0.35 * n_classes + 1.4)),
+                             squeeze=False)
+    for ax, panel in zip(axes[:, 0], panels):
+        sub = frame[frame["stage"].str.startswith(panel)].copy()
+        sub["stage"] = sub["stage"].str[4:]
+        sns.barplot(data=sub, y="class", x="images", hue="stage", orient="h", ax=ax,
+                    palette="colorblind")
+        ax.set_title({"(a)": "(a) the dataset as downloaded and after de-duplication",
+                      "(b)": "(b) the classes kept, per split"}[panel], loc="left")
+        ax.set_ylabel("")
+        ax.legend(title="", loc="lower right", fontsize="small")
+    fig.tight_layout()
+    return save(fig, out, "dataset", "Images per class (Figure 4.1 analogue): (a) before cleaning "
+                "and after removing duplicates, (b) in the train, validation and test splits of the "
+                "classes kept.")
+
+
+def overview_figure(inputs: Inputs, runs: pd.DataFrame, out: Path) -> Figure | None:
+    ok = runs[runs["status"] == "ok"]
+    if ok.empty:
+        return None
+    libraries = inputs.params["train"]["libraries"]
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, column, label in ((axes[0], "valid_accuracy", "validation accuracy"),
+                              (axes[1], "seconds_per_epoch", "training seconds per epoch")):
+        kwargs = dict(data=ok, x="arch", y=column, hue="library", hue_order=libraries,
+                      order=inputs.params["train"]["archs"], palette=palette(libraries), ax=ax)
+        several = len(libraries) > 1          # seaborn cannot dodge a single hue level
+        sns.stripplot(dodge=several, alpha=0.6, legend=False, **kwargs)
+        sns.pointplot(dodge=0.55 if several else False, errorbar="sd", linestyle="none", markers="D",
+                      **kwargs)
+        ax.set_xlabel("")
+        ax.set_ylabel(label)
+        ax.legend(title="", fontsize="small")
+    fig.tight_layout()
+    return save(fig, out, "overview", "Validation accuracy and training time per epoch, per model "
+                "and library: one dot per seed, diamonds with bars are mean ± standard deviation.")
+
+
+def curves_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
+    """Loss (top) and validation accuracy (bottom) per epoch; one column per library, one line
+    per seed; the dotted line marks where phase 2 (fine-tuning) begins."""
+    libraries = inputs.params["train"]["libraries"]
+    target = inputs.params.get("report", {}).get("target_accuracy")
+    runs = {lib: [r for r in inputs.runs if r.arch == arch and r.library == lib and r.history is not None]
+            for lib in libraries}
+    if not any(runs.values()):
+        return None
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(2, len(libraries), figsize=(3.3 * len(libraries) + 0.8, 5.2),
+                             squeeze=False, sharex="col")
+    for k, lib in enumerate(libraries):
+        top, bottom = axes[0, k], axes[1, k]
+        top.set_title(text(lib))
+        if not runs[lib]:
+            for ax in (top, bottom):
+                ax.text(0.5, 0.5, "no finished run", ha="center", va="center", transform=ax.transAxes)
+            continue
+        frames = [r.history.assign(seed=f"seed {r.seed}") for r in runs[lib]]
+        hist = pd.concat(frames, ignore_index=True)
+        loss = hist.melt(id_vars=["step", "seed"], value_vars=["train_loss", "valid_loss"],
+                         var_name="series", value_name="loss")
+        loss["series"] = loss["series"].str.replace("_loss", "")
+        sns.lineplot(data=loss, x="step", y="loss", hue="seed", style="series",
+                     style_order=["train", "valid"], estimator=None, marker="o", markersize=3,
+                     ax=top, legend=k == len(libraries) - 1)
+        sns.lineplot(data=hist, x="step", y="valid_accuracy", hue="seed", estimator=None, marker="o",
+                     markersize=3, ax=bottom, legend=False)
+        switch = hist.loc[hist["phase"] == "phase1", "step"].max()
+        for ax in (top, bottom):
+            if pd.notna(switch) and (hist["phase"] == "phase2").any():
+                ax.axvline(switch + 0.5, color="gray", linestyle=":", linewidth=1)
+        if target:
+            bottom.axhline(target, color="gray", linestyle="--", linewidth=0.8)
+        bottom.set_ylabel("validation accuracy" if k == 0 else "")
+        bottom.set_xlabel("epoch (phase 1, then phase 2)")
+        top.set_ylabel("cross-entropy" if k == 0 else "")
+    if axes[0, -1].get_legend():
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), title="", fontsize="small")
+    fig.tight_layout()
+    return save(fig, out, f"curves-{slug(arch)}", f"Training curves of {arch}: loss (train dashed, "
+                "validation solid) and validation accuracy per epoch, one line per seed, libraries side "
+                "by side. The dotted line marks the start of phase 2 (fine-tuning); the dashed line in "
+                "the accuracy panels is report.target_accuracy.")
+
+
+def confusion_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
+    libraries = inputs.params["train"]["libraries"]
+    mats = {}
+    for lib in libraries:
+        found = [np.asarray(r.metrics["valid"]["confusion_matrix"]) for r in inputs.runs
+                 if r.ok and r.arch == arch and r.library == lib]
+        if found:
+            mats[lib] = (np.sum(found, axis=0), len(found))
+    if not mats:
+        return None
+    n = len(next(iter(mats.values()))[0])
+    names = next((r.metrics.get("classes") for r in inputs.runs if r.ok and r.metrics.get("classes")),
+                 None) or inputs.classes
+    names = [text(c) for c in names] if len(names) == n else [str(i) for i in range(n)]
+    side = max(2.8, 0.38 * n + 1.6)
+    sns.set_theme(style="white", context="paper")
+    fig, axes = plt.subplots(1, len(mats), figsize=(side * len(mats), side + 0.6), squeeze=False)
+    for ax, (lib, (matrix, seeds)) in zip(axes[0], mats.items()):
+        rows = matrix.sum(axis=1, keepdims=True)
+        share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+        sns.heatmap(share, annot=matrix if n <= 15 else False, fmt="d", cmap="Blues", vmin=0, vmax=1,
+                    cbar=False, square=True, xticklabels=names, yticklabels=names, ax=ax,
+                    annot_kws={"fontsize": 7})
+        ax.set_title(f"{text(lib)} ({seeds} seed{'s' if seeds > 1 else ''})")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("actual" if ax is axes[0, 0] else "")
+        ax.tick_params(axis="x", labelrotation=90)
+        ax.tick_params(axis="y", labelrotation=0)
+    fig.tight_layout()
+    return save(fig, out, f"confusion-{slug(arch)}", f"Confusion matrices of {arch} on the validation "
+                "split, summed over seeds: numbers are images, shading is the share of each actual class.")
+
+
+def lr_find_figure(inputs: Inputs, out: Path) -> Figure | None:
+    """The learning-rate finder's loss curves (one panel per library and phase, one line per model
+    and seed) with the ``valley`` suggestion marked, as fastai's ``lr_find`` plots them."""
+    found = lr_find_runs(inputs)
+    curves = {key: [(seed, r) for seed, r in results if isinstance(r.get("curve"), dict)]
+              for key, results in found.items()}
+    libraries = [lib for lib in inputs.params["train"]["libraries"]
+                 if any(curves.get((a, lib, p)) for a in inputs.params["train"]["archs"] for p in PHASES)]
+    if not libraries:
+        return None
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(len(libraries), len(PHASES), figsize=(8, 2.9 * len(libraries)), squeeze=False)
+    colours = dict(zip(inputs.params["train"]["archs"], sns.color_palette("colorblind", 10)))
+    for row, lib in enumerate(libraries):
+        for col, phase in enumerate(PHASES):
+            ax = axes[row, col]
+            for arch in inputs.params["train"]["archs"]:
+                for k, (seed, result) in enumerate(curves.get((arch, lib, phase), [])):
+                    pairs = [(lr, loss) for lr, loss in zip(result["curve"].get("lr") or [],
+                                                            result["curve"].get("loss") or [])
+                             if lr and loss is not None and np.isfinite(loss) and lr > 0]
+                    if not pairs:
+                        continue
+                    lrs, losses = zip(*pairs)
+                    ax.plot(lrs, losses, color=colours[arch], linewidth=1, alpha=0.8,
+                            label=text(arch) if k == 0 else None)
+                    valley = (result.get("suggestions") or {}).get("valley")
+                    if valley:
+                        ax.plot([valley], [float(np.interp(np.log(valley), np.log(lrs), losses))], "o",
+                                color=colours[arch], markersize=4)
+            ax.set_xscale("log")
+            ax.set_title(f"{text(lib)}, {phase}")
+            ax.set_xlabel("learning rate")
+            ax.set_ylabel("loss (smoothed)" if col == 0 else "")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize="small")
+    fig.tight_layout()
+    return save(fig, out, "lr-find", "Learning-rate finder before each phase: loss against learning "
+                "rate, one line per model and seed; dots mark the valley suggestion.")
+
+
+def draw_all(inputs: Inputs, runs: pd.DataFrame, out: Path) -> dict:
+    with warnings.catch_warnings():
+        # A class name in a script the font lacks (e.g. CJK) is drawn as boxes: not worth a warning.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        return _draw_all(inputs, runs, out)
+
+
+def _draw_all(inputs: Inputs, runs: pd.DataFrame, out: Path) -> dict:
+    archs = inputs.params["train"]["archs"]
+    return {
+        "dataset": dataset_figure(inputs, out),
+        "overview": overview_figure(inputs, runs, out),
+        "lr_find": lr_find_figure(inputs, out),
+        "curves": [f for f in (curves_figure(inputs, a, out) for a in archs) if f],
+        "confusion": [f for f in (confusion_figure(inputs, a, out) for a in archs) if f],
+    }

@@ -1,0 +1,345 @@
+"""The memoir's tables, computed from the collected artifacts and params (nothing typed in).
+
+Each table is a :class:`Table` of :class:`Cell` s (display text plus a numeric sort key), so the
+LaTeX and HTML templates render the same content and the HTML can sort numerically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..glossary import PHASES, SPLITS
+from .collect import Inputs, RunResult
+
+QUALITY = (("accuracy", "Accuracy"), ("loss", "Cross-entropy"),
+           ("balanced_accuracy", "Balanced accuracy"), ("macro_f1", "Macro-F1"))
+TEXT_COLUMNS = ["library", "arch", "status", "reason", "device", "library_version"]
+
+
+@dataclasses.dataclass
+class Cell:
+    text: str
+    sort: float | str | None = None
+    missing: bool = False
+
+
+@dataclasses.dataclass
+class Table:
+    id: str
+    caption: str
+    columns: list[str]
+    rows: list[list[Cell]]
+    text_cols: int = 2          # leading text columns; the rest are numbers (right-aligned)
+
+
+def fmt_num(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, (int, np.integer)) or float(value).is_integer() and abs(value) >= 100:
+        return f"{int(value):,}"
+    text = f"{value:.{digits}f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return text.lstrip("-") if float(text.replace(",", "")) == 0 else text   # no "-0.000"
+
+
+def fmt_seconds(seconds) -> str:
+    """The thesis printed hh:mm:ss; short CPU runs read better in seconds."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def mean_std(values: pd.Series, fmt=fmt_num) -> Cell:
+    values = values.dropna()
+    if values.empty:
+        return Cell("–", None, missing=True)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return Cell(fmt(mean), mean)
+    return Cell(f"{fmt(mean)} ± {fmt(float(values.std(ddof=1)))}", mean)
+
+
+def epochs_to_target(history: pd.DataFrame | None, target: float) -> float:
+    """First epoch (counted across both phases) whose validation accuracy reaches ``target``;
+    NaN when never."""
+    if history is None:
+        return math.nan
+    hit = history.loc[history["valid_accuracy"] >= target, "step"]
+    return float(hit.iloc[0]) if len(hit) else math.nan
+
+
+def run_row(run: RunResult, target: float) -> dict:
+    row = {"library": run.library, "arch": run.arch, "seed": run.seed, "status": run.status,
+           "reason": run.reason}
+    if not run.ok:
+        return row
+    info, m, h = run.info, run.metrics, run.history
+    for split in ("valid", "test"):
+        for key, _ in QUALITY:
+            row[f"{split}_{key}"] = m[split].get(key)
+    for phase in PHASES:
+        row[f"{phase}_seconds"] = (info.get("phase_seconds") or {}).get(phase)
+        row[f"{phase}_epochs"] = int((h["phase"] == phase).sum()) if h is not None else None
+    # The loss the library itself reported for its last epoch (Keras's includes the L2 penalty),
+    # next to the core's cross-entropy above: the memoir shows why the thesis could not compare them.
+    last = h.iloc[-1] if h is not None and len(h) else None
+    row["reported_valid_loss"] = float(last["valid_loss"]) if last is not None else None
+    row["reported_train_loss"] = float(last["train_loss"]) if last is not None else None
+    row["train_seconds"] = m.get("train_seconds")
+    row["epochs"] = m.get("epochs")
+    row["seconds_per_epoch"] = (m["train_seconds"] / m["epochs"]) if m.get("epochs") else None
+    ips = info.get("images_per_second") or {}
+    row["train_images_per_second"] = ips.get("train")
+    row["inference_images_per_second"] = ips.get("inference")
+    row["peak_memory_mb"] = info.get("peak_memory_mb")
+    row["param_count"] = info.get("param_count")
+    row["epochs_to_target"] = epochs_to_target(h, target)
+    row["device"] = info.get("device")
+    row["library_version"] = info.get("library_version")
+    return row
+
+
+def run_frame(inputs: Inputs) -> pd.DataFrame:
+    """One row per expected run (missing ones included): the memoir's summary.csv."""
+    target = inputs.params.get("report", {}).get("target_accuracy", 0.8)
+    frame = pd.DataFrame([run_row(run, target) for run in inputs.runs])
+    for column in frame.columns.difference(TEXT_COLUMNS):
+        frame[column] = pd.to_numeric(frame[column])
+    return frame
+
+
+def model_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds per (library, arch): summary_by_model.csv."""
+    metrics = [c for c in runs.columns if c not in TEXT_COLUMNS and c != "seed"]
+    groups = runs.groupby(["library", "arch"], sort=False)
+    out = groups.agg(runs_expected=("seed", "size"), runs_ok=("status", lambda s: int((s == "ok").sum())))
+    if metrics:
+        stats = groups[metrics].agg(["mean", "std"])
+        stats.columns = [f"{c}_{s}" for c, s in stats.columns]
+        out = out.join(stats)
+    return out.reset_index()
+
+
+def model_groups(inputs: Inputs, runs: pd.DataFrame):
+    """(arch, library, rows of that model) in params order, each with a seeds cell."""
+    train = inputs.params["train"]
+    for arch in train["archs"]:
+        for library in train["libraries"]:
+            sub = runs[(runs["arch"] == arch) & (runs["library"] == library)]
+            ok = sub[sub["status"] == "ok"]
+            seeds = Cell(f"{len(ok)}/{len(sub)}", len(ok), missing=ok.empty)
+            yield arch, library, ok, seeds
+
+
+def quality_table(inputs: Inputs, runs: pd.DataFrame, split: str) -> Table:
+    rows = []
+    for arch, library, ok, seeds in model_groups(inputs, runs):
+        cells = [mean_std(ok[f"{split}_{key}"]) if not ok.empty else Cell("missing", None, True)
+                 for key, _ in QUALITY]
+        rows.append([Cell(arch, arch), Cell(library, library), seeds, *cells])
+    name = {"valid": "validation", "test": "test"}[split]
+    return Table(f"results-{split}", f"Results on the {name} split: mean ± standard deviation over "
+                 "seeds (one value when one seed ran). Cross-entropy is computed by the core from the "
+                 "saved probabilities, identically for every library, so losses are comparable.",
+                 ["Model", "Library", "Seeds", *[label for _, label in QUALITY]], rows, text_cols=2)
+
+
+def cost_table(inputs: Inputs, runs: pd.DataFrame) -> Table:
+    target = inputs.params.get("report", {}).get("target_accuracy", 0.8)
+    rows = []
+    for arch, library, ok, seeds in model_groups(inputs, runs):
+        if ok.empty:
+            rows.append([Cell(arch, arch), Cell(library, library)]
+                        + [Cell("missing", None, True) for _ in range(8)])
+            continue
+        reached = ok["epochs_to_target"].dropna()
+        if reached.empty:
+            target_cell = Cell("not reached", math.inf)
+        else:
+            target_cell = mean_std(reached, lambda v: f"{v:.1f}" if not float(v).is_integer() else f"{v:.0f}")
+            if len(reached) < len(ok):
+                target_cell.text += f" ({len(reached)}/{len(ok)} seeds)"
+        epochs = ok[[f"{p}_epochs" for p in PHASES]].mean()
+        rows.append([
+            Cell(arch, arch), Cell(library, library),
+            mean_std(ok["phase1_seconds"], fmt_seconds), mean_std(ok["phase2_seconds"], fmt_seconds),
+            Cell(" + ".join(fmt_num(v, 0) if math.isfinite(v) else "–" for v in epochs), float(epochs.sum())),
+            mean_std(ok["seconds_per_epoch"], lambda v: f"{v:.2f}"),
+            mean_std(ok["train_images_per_second"], lambda v: f"{v:,.0f}"),
+            mean_std(ok["inference_images_per_second"], lambda v: f"{v:,.0f}"),
+            mean_std(ok["peak_memory_mb"], lambda v: f"{v:,.0f}"),
+            target_cell])
+    return Table("results-cost", f"Training cost per model: time per phase, epochs (phase 1 + "
+                 f"phase 2), seconds per epoch, throughput, peak memory, and the first epoch whose "
+                 f"validation accuracy reached {target:g} (report.target_accuracy).",
+                 ["Model", "Library", "Phase 1", "Phase 2", "Epochs", "s/epoch", "Train img/s",
+                  "Infer. img/s", "Memory (MB)", f"Epochs to {target:g}"], rows)
+
+
+def status_table(inputs: Inputs) -> Table | None:
+    """Runs that did not finish, with why (absent when every expected run finished)."""
+    bad = [r for r in inputs.runs if not r.ok or r.reason]
+    if not bad:
+        return None
+    rows = [[Cell(r.library), Cell(r.arch), Cell(str(r.seed), r.seed), Cell(r.status, missing=not r.ok),
+             Cell(r.reason)] for r in bad]
+    return Table("runs-missing", "Expected runs that did not finish or lack an artifact; they are "
+                 "left out of every mean above.", ["Library", "Model", "Seed", "Status", "Why"], rows, 5)
+
+
+def flatten(section: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def fmt_value(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(fmt_value(v) for v in value) + "]"
+    return str(value)
+
+
+def config_table(inputs: Inputs) -> Table:
+    """Table 4.1 analogue: the shared settings, then every key of each library's own section."""
+    p = inputs.params
+    libraries = p["train"]["libraries"]
+    shared = {"input image": f"{p['data']['image_size']}×{p['data']['image_size']}",
+              "batch size": p["train"].get("batch_size"), "initial weights": p["train"].get("pretrained"),
+              "device requested": p["train"].get("device"), "seeds": p["train"]["seeds"],
+              "architectures": p["train"]["archs"]}
+    rows = [[Cell(key), *[Cell(fmt_value(value)) for _ in libraries]] for key, value in shared.items()]
+    flats = {lib: flatten(p.get(lib) or {}) for lib in libraries}
+    keys = sorted({k for f in flats.values() for k in f},
+                  key=lambda k: (not k.startswith(PHASES), k))
+    rows += [[Cell(key), *[Cell(fmt_value(flats[lib][key])) if key in flats[lib] else Cell("–", missing=True)
+                           for lib in libraries]] for key in keys]
+    return Table("config", "Configuration each library ran with (Table 4.1 analogue), read from the "
+                 "parameters: the shared train/data settings, then each library's own section; "
+                 "– where a library has no such setting.", ["Setting", *libraries], rows, 1 + len(libraries))
+
+
+def environment_table(inputs: Inputs) -> Table:
+    """Devices and versions the finished runs report in run.json."""
+    rows = []
+    for library in inputs.params["train"]["libraries"]:
+        infos = [r.info for r in inputs.runs if r.library == library and r.ok]
+        def values(get):
+            seen = []
+            for info in infos:
+                v = get(info)
+                if v not in (None, "") and str(v) not in seen:
+                    seen.append(str(v))
+            return ", ".join(seen) or "–"
+        versions: dict[str, list[str]] = {}
+        for info in infos:
+            for key, v in (info.get("versions") or {}).items():
+                if v not in (None, "") and key != "device_name" and str(v) not in versions.setdefault(key, []):
+                    versions[key].append(str(v))
+        rows.append([Cell(library), Cell(values(lambda i: i.get("library_version")), missing=not infos),
+                     Cell(values(lambda i: i.get("device"))),
+                     Cell(values(lambda i: (i.get("versions") or {}).get("device_name"))),
+                     Cell("; ".join(f"{k} {', '.join(v)}" for k, v in versions.items()) or "–")])
+    return Table("environment", "Hardware and software the runs report (run.json of every finished "
+                 "run).", ["Library", "Version", "Device", "Hardware", "Other versions"], rows, 5)
+
+
+def cleaning_table(inputs: Inputs) -> Table | None:
+    """Per class: images before cleaning, removed, after, dropped, and per split (Figure 4.1 data)."""
+    cleaning, counts = inputs.cleaning, inputs.split_counts
+    if not cleaning and counts is None:
+        return None
+    classes = list((cleaning or {}).get("classes", {})) or list(counts.index)
+    rows = []
+    for name in classes:
+        c = (cleaning or {}).get("classes", {}).get(name, {})
+        split = [int(counts.loc[name, s]) if counts is not None and name in counts.index else 0 for s in SPLITS]
+        rows.append([Cell(name, name), *[Cell(fmt_value(c.get(k, "–")), c.get(k)) for k in
+                     ("before", "duplicates_removed", "unreadable", "after")],
+                     Cell("dropped" if c.get("dropped") else "kept", missing=bool(c.get("dropped"))),
+                     *[Cell(str(n), n) for n in split]])
+    t = (cleaning or {}).get("totals", {})
+    total_split = [int(counts[s].sum()) if counts is not None else 0 for s in SPLITS]
+    rows.append([Cell("total", "~"), *[Cell(fmt_value(t.get(k, "–")), t.get(k)) for k in
+                 ("before", "duplicates_removed", "unreadable", "after")],
+                 Cell(f"{t.get('classes_after', '–')}/{t.get('classes_before', '–')} classes"),
+                 *[Cell(str(n), n) for n in total_split]])
+    return Table("cleaning", "Images per class before cleaning, removed as duplicates (every copy of "
+                 "an image filed under two classes) or unreadable, after de-duplication, and in each "
+                 "split of the classes kept.", ["Class", "Before", "Duplicates", "Unreadable", "After",
+                                               "Class kept", *SPLITS], rows, 1)
+
+
+def confused_pairs(inputs: Inputs, top: int = 5) -> Table:
+    """fastai's ``most_confused``, computed for every library alike from the validation confusion
+    matrices (summed over seeds)."""
+    rows = []
+    for arch in inputs.params["train"]["archs"]:
+        for library in inputs.params["train"]["libraries"]:
+            mats = [np.asarray(r.metrics["valid"]["confusion_matrix"]) for r in inputs.runs
+                    if r.ok and r.arch == arch and r.library == library]
+            if not mats:
+                continue
+            total = np.sum(mats, axis=0)
+            np.fill_diagonal(total, 0)
+            classes = _classes(inputs, total)
+            order = np.dstack(np.unravel_index(np.argsort(-total, axis=None, kind="stable"), total.shape))[0]
+            for i, j in order[:top]:
+                if total[i, j] == 0:
+                    break
+                rows.append([Cell(arch), Cell(library), Cell(classes[i]), Cell(classes[j]),
+                             Cell(str(int(total[i, j])), int(total[i, j])), Cell(str(len(mats)), len(mats))])
+    return Table("confused", f"Most-confused class pairs on the validation split (up to {top} per "
+                 "model, counts summed over seeds).", ["Model", "Library", "Actual", "Predicted",
+                                                        "Images", "Seeds"], rows, 4)
+
+
+def _classes(inputs: Inputs, matrix: np.ndarray) -> list[str]:
+    names = next((r.metrics.get("classes") for r in inputs.runs if r.ok and r.metrics.get("classes")), None)
+    names = names or inputs.classes
+    return names if len(names) == len(matrix) else [str(i) for i in range(len(matrix))]
+
+
+def thesis_table(path: Path) -> Table | None:
+    """The thesis's published Table 4.2 (reports/reference/thesis_table_4_2.csv), as printed."""
+    if not path.is_file():
+        return None
+    ref = pd.read_csv(path, comment="#")
+    rows = [[Cell(r.arch, r.arch), Cell(r.library, r.library), Cell(f"{r.valid_loss:.3f}", r.valid_loss),
+             Cell(f"{r.valid_accuracy:.3f}", r.valid_accuracy),
+             Cell(f"{r.phase1_time} ({r.phase1_epochs} ep.)", _hms(r.phase1_time)),
+             Cell(f"{r.phase2_time} ({r.phase2_epochs} ep.)", _hms(r.phase2_time))] for r in ref.itertuples()]
+    return Table("thesis", "The thesis's own published Table 4.2 (Skin Cancer ISIC, one seed, "
+                 "GTX 1070): reference values transcribed from the thesis, not computed here. Its Keras "
+                 "losses include the L2 penalty and are not comparable with fastai's.",
+                 ["Model", "Library", "Valid loss", "Valid accuracy", "Phase 1 time", "Phase 2 time"], rows)
+
+
+def _hms(text: str) -> int:
+    h, m, s = (int(x) for x in text.split(":"))
+    return 3600 * h + 60 * m + s
+
+
+def thesis_frame(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    ref = pd.read_csv(path, comment="#")
+    for phase in PHASES:
+        ref[f"{phase}_seconds"] = ref[f"{phase}_time"].map(_hms)
+    return ref
