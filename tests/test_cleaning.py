@@ -200,3 +200,32 @@ def test_missing_raw_is_one_line_user_error(tmp_path, monkeypatch, capsys):
     assert cli.main(["clean", "--params", str(REPO / "params.yaml")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "dlcompare clean: error: data/raw not found: run `dlcompare download` first"
+
+
+def test_class_names_in_decomposed_unicode_are_one_class(tmp_path):
+    """macOS writes "é" as "e" + combining accent (NFD); the same class typed elsewhere is NFC."""
+    raw = tmp_path / "raw"
+    nfd, nfc = "me\u0301lanome be\u0301nin", "m\u00e9lanome b\u00e9nin"
+    for i in range(3):
+        write_image(raw / "Train" / nfd / f"{i}.png", seed=seed_of("m", i))
+        write_image(raw / "Train" / "naevus" / f"{i}.png", seed=seed_of("n", i))
+    write_image(raw / "Test" / nfc / "t.png", seed=seed_of("m", "t"))
+    report = run(raw, tmp_path, min_images=3)
+    assert sorted(report["classes"]) == sorted(["naevus", nfc])
+    assert report["classes"][nfc]["before"] == 4
+    assert sorted(p.name for p in (tmp_path / "clean" / "Train").iterdir()) == sorted(["naevus", nfc])
+
+
+def test_worker_processes_give_the_same_report(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    for cls in ("a", "b"):
+        for i in range(12):
+            write_image(raw / "Train" / cls / f"{i}.png", seed=seed_of(cls, i))
+    (raw / "Train" / "b" / "copy.png").write_bytes((raw / "Train" / "a" / "0.png").read_bytes())
+    (raw / "Train" / "a" / "empty.png").write_bytes(b"")
+    monkeypatch.setattr(images, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(images, "PARALLEL_MIN_BYTES", 1)
+    reports = [run_clean(raw, tmp_path / f"clean{w}", tmp_path / f"c{w}.json", 1, lambda m: None, workers=w)
+               for w in (1, 2)]
+    assert reports[0] == reports[1] and reports[0]["totals"]["cross_class_duplicates"] == 2
+    assert files_under(tmp_path / "clean1") == files_under(tmp_path / "clean2")

@@ -248,6 +248,9 @@ MALICIOUS = {
     "tar hardlink escaping": lambda: make_tar(isic_members(), [_link(f"{ROOT}/Train/nevus/x.png",
                                                                      "../evil.txt", tarfile.LNKTYPE)]),
     "tar device file": lambda: make_tar(isic_members(), [_device(f"{ROOT}/Train/nevus/null")]),
+    # each link stays inside on its own; through the first, the second points outside
+    "tar chained symlinks": lambda: make_tar(isic_members(), [_link(f"{ROOT}/a", "."),
+                                                              _link(f"{ROOT}/a/b", "../..")]),
 }
 
 
@@ -447,4 +450,134 @@ def test_cli_bad_input_exits_2_with_one_line(work, tmp_path, capsys):
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("dlcompare download: error: data.path")
     assert str(missing) in err
+    assert_nothing_finished(work)
+
+
+# --- decompression bombs, interruptions, leftovers ------------------------------------------------
+
+def _zeros_zip(n_bytes: int) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in isic_members().items():
+            zf.writestr(name, data)
+        zf.writestr(f"{ROOT}/Train/nevus/huge.png", b"\0" * n_bytes)
+    return buf.getvalue()
+
+
+def _zeros_tar(n_bytes: int) -> bytes:
+    return make_tar({**isic_members(), f"{ROOT}/Train/nevus/huge.png": b"\0" * n_bytes})
+
+
+@pytest.mark.parametrize("build", [_zeros_zip, _zeros_tar], ids=["zip", "tar.gz"])
+def test_decompression_bomb_archive_is_refused(work, server, monkeypatch, build):
+    from dlcompare import safe_extract
+    monkeypatch.setattr(safe_extract, "RATIO_FLOOR", 1 << 20)   # 1 MiB instead of 256 MiB: a small bomb
+    archive = build(4 << 20)                                     # 4 MiB of zeros in a few kB
+    assert len(archive) * safe_extract.MAX_RATIO < 4 << 20
+    with pytest.raises(UserError, match=r"decompression bomb refused: .* over 100x its size") as err:
+        run(make_params(url=server.add("bomb.zip", archive), sha256=sha(archive)))
+    assert "\n" not in str(err.value)
+    assert_nothing_finished(work)
+
+
+def test_archive_with_too_many_entries_is_refused(work, server, monkeypatch):
+    from dlcompare import safe_extract
+    monkeypatch.setattr(safe_extract, "MAX_MEMBERS", 5)
+    archive = make_zip(isic_members())
+    with pytest.raises(UserError, match=r"decompression bomb refused: .* has 11 entries \(limit 5\)"):
+        run(make_params(url=server.add("many.zip", archive), sha256=sha(archive)))
+    assert_nothing_finished(work)
+
+
+def test_interrupt_during_extraction_leaves_nothing(work, server, monkeypatch):
+    """Ctrl-C (or any crash) half-way through extraction: no data/raw, no temporary folders."""
+    from dlcompare import safe_extract
+    real = safe_extract.extract
+
+    def extract_then_interrupt(archive, dest):
+        real(archive, dest)
+        assert any(Path(dest).rglob("*.png"))   # files were written before the interruption
+        raise KeyboardInterrupt
+    monkeypatch.setattr(safe_extract, "extract", extract_then_interrupt)
+    archive = make_zip(isic_members())
+    with pytest.raises(KeyboardInterrupt):
+        run(make_params(url=server.add("isic.zip", archive), sha256=sha(archive)))
+    assert_nothing_finished(work)
+
+
+def test_leftovers_of_a_killed_download_are_removed(work, server):
+    """A SIGKILL skips every cleanup: the next download removes the hidden temporary folders."""
+    data = work / "data"
+    (data / ".raw.k1ll3d.tmp" / "Train" / "nevus").mkdir(parents=True)
+    (data / ".raw.k1ll3d.tmp" / "Train" / "nevus" / "a.png").write_bytes(png(1))
+    (data / ".raw.work.abc123").mkdir()
+    (data / ".raw.work.abc123" / "archive").write_bytes(b"partial")
+    (data / "other").mkdir()                                   # not ours: left alone
+    archive = make_zip(isic_members())
+    lines = run(make_params(url=server.add("isic.zip", archive), sha256=sha(archive)))
+    assert sorted(p.name for p in data.iterdir()) == ["other", "raw"]
+    assert any("removed 2 leftover(s) of an interrupted download" in line for line in lines)
+
+
+def test_kaggle_authentication_failure_is_one_line(work, monkeypatch):
+    """authenticate() may call kaggle.com (token check): offline is a UserError, not a traceback."""
+    extended = pytest.importorskip("kaggle.api.kaggle_api_extended")
+
+    def offline(self):
+        raise requests.ConnectionError(f"cannot reach www.kaggle.com with {SECRET}")
+    monkeypatch.setattr(extended.KaggleApi, "authenticate", offline)
+    with pytest.raises(UserError, match=r"Kaggle authentication failed \(ConnectionError\)") as err:
+        dl.kaggle_api()
+    assert SECRET not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_kaggle_access_token_file_is_kept_out_of_messages(work, monkeypatch, tmp_path):
+    token_dir = tmp_path / "home" / ".kaggle"
+    token_dir.mkdir(parents=True)
+    (token_dir / "access_token").write_text(SECRET + "\n")
+    monkeypatch.setattr(dl, "kaggle_api", lambda: FakeKaggleApi(error=ValueError(f"bad token {SECRET}")))
+    with pytest.raises(UserError, match=r"failed: ValueError bad token \*\*\*"):
+        run(make_params())
+    assert_nothing_finished(work)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.sha256=abc123"], "invalid parameter data.sha256: 'abc123' does not match .*; expected the "
+                             "archive's sha256: 64 hexadecimal digits"),
+    ([], "invalid parameter data.sha256: None is not of type 'string'; expected data.sha256 is required "
+         "with data.url"),
+])
+def test_cli_sha256_mistakes_are_one_line(work, capsys, overrides, message):
+    params_file = Path(__file__).resolve().parent.parent / "params.yaml"
+    args = ["--set", "data.dataset=isic", "--set", "data.url=https://example.org/isic.zip"]
+    for item in overrides:
+        args += ["--set", item]
+    assert main(["download", "--params", str(params_file), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("dlcompare download: error: ")
+    import re
+    assert re.search(message, err)
+    assert_nothing_finished(work)
+
+
+def test_data_stage_help_says_what_it_reads_and_writes(capsys):
+    for stage, words in (("download", ["data.sha256", "kaggle.json", "SOURCE.json", "data.path"]),
+                         ("clean", ["data.min_images_per_class", "cleaning.json"]),
+                         ("split", ["manifest.csv", "data.stratify", "data.split_seed"])):
+        with pytest.raises(SystemExit):
+            main([stage, "--help"])
+        out = capsys.readouterr().out
+        assert "reads:" in out and "writes:" in out and all(w in out for w in words), stage
+
+
+def test_disk_full_is_one_line(work, server, monkeypatch):
+    archive = make_zip(isic_members())
+
+    def full(path, mode="r", *args, **kwargs):
+        if "w" in mode:
+            raise OSError(28, "No space left on device")
+        return open(path, mode, *args, **kwargs)
+    monkeypatch.setattr(dl, "open", full, raising=False)   # fetch_url's open(), not the builtin
+    with pytest.raises(UserError, match=r"failed: cannot write .*: No space left on device; data/raw left"):
+        run(make_params(url=server.add("isic.zip", archive), sha256=sha(archive)))
     assert_nothing_finished(work)

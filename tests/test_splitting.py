@@ -53,7 +53,7 @@ def test_valid_is_floor_of_fraction_seeded_and_manifest_matches_cache(tmp_path):
         members = [r for r in rows if r["split"] == split]
         assert x.shape == (len(members), 16, 16, 3) and x.dtype == np.uint8
         assert [report["classes"][k] for k in y] == [r["label"] for r in members]
-        for k in (0, len(members) - 1):
+        for k in range(len(members)):
             data = Path(members[k]["path"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == members[k]["sha256"]
             assert np.array_equal(x[k], images.load_rgb(data, 16))
@@ -97,3 +97,40 @@ def test_split_stage_through_the_cli(tmp_path, monkeypatch, capsys):
     assert x.shape == (16, 8, 8, 3)
     report = json.loads(Path("results/split.json").read_text(encoding="utf-8"))
     assert report["counts"] == {"train": 16, "valid": 4, "test": 4, "total": 24}
+
+
+def test_stratified_draw_gives_each_class_its_share_rounding_by_largest_remainder():
+    from dlcompare.splitting import draw
+    labels = ["a"] * 7 + ["b"] * 7 + ["c"] * 6   # 5 of 20: shares 1.75, 1.75, 1.5 -> 2, 2, 1
+    picked = draw(labels, 5, seed=3, stratify=True)
+    assert sorted(labels[i] for i in picked) == ["a", "a", "b", "b", "c"]
+    assert list(picked) == sorted(set(picked.tolist()))
+    assert np.array_equal(picked, draw(labels, 5, seed=3, stratify=True))     # seeded
+    draws = {tuple(draw(labels, 5, seed=s, stratify=True)) for s in range(10)}
+    assert len(draws) > 5                                                    # and random
+    ties = ["a"] * 5 + ["b"] * 5                                             # 3 of 10: 1.5 and 1.5
+    counts = {tuple(sorted(ties[i] for i in draw(ties, 3, seed=s, stratify=True))) for s in range(20)}
+    assert counts == {("a", "a", "b"), ("a", "b", "b")}                      # a tie goes either way
+    plain = draw(labels, 5, seed=3, stratify=False)
+    assert len(plain) == len(set(plain.tolist())) == 5 and max(plain) < 20
+
+
+def test_split_before_clean_names_the_missing_stage(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["split", "--params", str(REPO / "params.yaml")]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "dlcompare split: error: data/clean not found: run `dlcompare clean` first"
+
+
+def test_worker_processes_write_the_same_cache_as_one_process(tmp_path, monkeypatch):
+    """Rows decoded by several processes land at the right offsets: byte-identical outputs."""
+    clean = make_clean(tmp_path / "clean", {"a": 30, "b": 25}, test=3)
+    monkeypatch.setattr(images, "PARALLEL_MIN_FILES", 1)   # parallel even for these few files
+    monkeypatch.setattr(images, "PARALLEL_MIN_BYTES", 1)
+    one = run_split(clean, tmp_path / "one", tmp_path / "one.json", DATA, lambda m: None, workers=1)
+    two = run_split(clean, tmp_path / "two", tmp_path / "two.json", DATA, lambda m: None, workers=2)
+    assert one == two
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
+    assert len(files) == 8   # manifest, classes, 3 x (images, labels)
+    for rel in files:
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel

@@ -21,6 +21,8 @@ Decisions (and why):
   converts them to RGB). Files are hashed and test-decoded in worker processes when that pays.
 - Classes with fewer than ``data.min_images_per_class`` images after de-duplication (Train and
   Test together, as in the thesis) are dropped and named.
+- Class names are folder names in Unicode NFC: a release zipped on macOS (decomposed ``é``) and a
+  Test folder typed elsewhere (composed ``é``) name the same class. data/clean uses the NFC name.
 - Kept files are hard-linked into data/clean (copied when the file system refuses links).
 
 cleaning.json, per class (and per split under ``splits``): ``before`` (image files found),
@@ -37,6 +39,7 @@ import io
 import os
 import shutil
 import time
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +81,11 @@ def _walk(folder: Path) -> list[Path]:
     return found
 
 
-def scan(root: Path) -> tuple[str, list[Item], list[dict]]:
+def scan(root: Path, missing_hint: str = "run `dlcompare download` first"
+         ) -> tuple[str, list[Item], list[dict]]:
     """(layout, candidate image files, ignored files as {path, class, split, reason})."""
     if not root.is_dir():
-        raise UserError(f"{root} not found: run `dlcompare download` first")
+        raise UserError(f"{root} not found: {missing_hint}")
     top = sorted(p for p in root.iterdir() if p.is_dir())
     part_of = {p.name: next((c for c in PARTS if c.casefold() == p.name.casefold()), None) for p in top}
     layout = TRAIN_TEST if any(part_of.values()) else FLAT
@@ -95,7 +99,7 @@ def scan(root: Path) -> tuple[str, list[Item], list[dict]]:
                         "reason": reason})
 
     def scan_class(folder: Path, part: str | None):
-        label = folder.name
+        label = unicodedata.normalize("NFC", folder.name)  # macOS zips spell é as e + accent
         for path in _walk(folder):
             sub = path.relative_to(folder).as_posix()
             if _hidden(folder.name) or any(_hidden(c) for c in sub.split("/")):
@@ -141,7 +145,8 @@ def _inspect(paths: list[str]) -> list[tuple[str, str | None]]:
 
 def _read(root: Path, items: list[Item], workers: int | None) -> tuple[dict[str, str], dict[str, str]]:
     """sha256 of every file, and the reason each unreadable one fails."""
-    results = images.map_chunks(_inspect, [str(root / item.rel) for item in items], workers)
+    paths = [str(root / item.rel) for item in items]
+    results = images.map_chunks(_inspect, paths, workers, nbytes=images.total_size(paths))
     digest = {item.rel: sha for item, (sha, _) in zip(items, results)}
     unreadable = {item.rel: reason for item, (_, reason) in zip(items, results) if reason}
     return digest, unreadable

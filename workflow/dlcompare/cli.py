@@ -27,6 +27,48 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+DATA_EPILOGS = {
+    "download": """\
+reads: data.dataset; digits: data.image_size, data.test_fraction,
+       data.split_seed; isic: data.url + data.sha256, else data.kaggle_dataset;
+       folder: data.path
+writes: data/raw/Train|Test/<class>/* (data/raw/<class>/* for a folder without
+        Train/Test) and data/raw/SOURCE.json (origin, sha256, counts)
+examples:
+  dlcompare download                           # digits, the default profile
+  dlcompare download --set data.dataset=isic   # Kaggle API, with credentials
+      # in ~/.kaggle/kaggle.json or KAGGLE_USERNAME + KAGGLE_KEY
+  dlcompare download --set data.dataset=isic \\
+      --set data.url=https://host/isic.zip --set data.sha256=<sha256sum>
+  dlcompare download --set data.dataset=folder --set data.path=~/my_images
+""",
+    "clean": """\
+reads: data/raw, data.min_images_per_class
+writes: data/clean (hard links to the kept files) and results/cleaning.json
+        (per class: before, duplicates_removed, unreadable, after, dropped;
+        dropped classes; duplicate groups; skipped files with the reason)
+example: dlcompare clean --set data.min_images_per_class=60
+""",
+    "split": """\
+reads: data/clean, data.valid_fraction, data.split_seed, data.stratify,
+       data.image_size, data.test_fraction (a dataset without a Test folder)
+writes: data/split/manifest.csv (path, label, split, sha256), classes.json,
+        cache/<split>_images.npy (uint8 N x S x S x 3), cache/<split>_labels.npy
+        and results/split.json (counts per split and per class)
+example: dlcompare split --set data.stratify=true --set data.image_size=64
+""",
+}
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Descriptions are wrapped to the terminal; multi-line epilogs (examples) keep their lines."""
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlcompare", description="Re-run a published comparison of deep-learning libraries "
@@ -37,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
 
     def add(name: str, help_: str, description: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=help_, description=description)
+        return sub.add_parser(name, parents=[common], help=help_, description=description,
+                              epilog=DATA_EPILOGS.get(name), formatter_class=_Formatter)
 
     add("download", "fetch the dataset into data/raw",
         "Fetch data.dataset into data/raw: digits (embedded in scikit-learn, written as PNGs in the "

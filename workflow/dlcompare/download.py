@@ -43,6 +43,7 @@ def download(params: dict, log=print) -> Path:
     dataset = data["dataset"]
     raw = Path(RAW_DIR)
     start = time.perf_counter()
+    remove_leftovers(raw, log)
     with atomic.atomic_dir(raw) as staging:
         if dataset == "digits":
             source = _digits(data, staging, log)
@@ -58,6 +59,20 @@ def download(params: dict, log=print) -> Path:
                        for name, c in source["counts"].items())
     log(f"download: {raw} ready ({dataset}: {counts}) in {time.perf_counter() - start:.1f}s")
     return raw
+
+
+def remove_leftovers(raw: Path, log) -> None:
+    """Delete the hidden temporary folders (``.raw.*``) that a killed download left next to
+    data/raw: they never look finished, but an unfinished archive can weigh gigabytes."""
+    stale = sorted(raw.parent.glob(f".{raw.name}.*")) if raw.parent.is_dir() else []
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if stale:
+        log(f"download: removed {len(stale)} leftover(s) of an interrupted download: "
+            + ", ".join(p.name for p in stale))
 
 
 def inventory(root: Path) -> dict:
@@ -280,6 +295,9 @@ def fetch_url(url: str, target: Path, sha256: str, log) -> str:
     except requests.RequestException as exc:
         raise UserError(f"download of {shown} failed or was interrupted ({type(exc).__name__}); "
                         f"{RAW_DIR} left as it was") from None
+    except OSError as exc:  # after RequestException, which is an OSError too: disk full, ...
+        raise UserError(f"download of {shown} failed: cannot write {target.parent}: "
+                        f"{exc.strerror or exc}; {RAW_DIR} left as it was") from None
     if total and received != total:
         raise UserError(f"download of {shown} was cut short: {received} of {total} bytes; "
                         f"{RAW_DIR} left as it was")
@@ -323,10 +341,18 @@ def kaggle_credentials() -> list[str]:
     key = os.environ.get("KAGGLE_KEY") or values.get("key")
     token = os.environ.get("KAGGLE_API_TOKEN")
     home = Path(os.path.expanduser("~")) / ".kaggle"
-    token_files = (home / "access_token", home / "access_token.txt", home / "credentials.json")
-    if (username and key) or token or any(f.is_file() for f in token_files):
-        return [s for s in (key, token) if s]
+    token_files = [f for f in (home / "access_token", home / "access_token.txt") if f.is_file()]
+    if (username and key) or token or token_files or (home / "credentials.json").is_file():
+        secrets = [key, token] + [_read_secret(f) for f in token_files]
+        return [s for s in secrets if s and len(s) >= 8]   # never "redact" a trivial string
     raise UserError(missing_credentials_message())
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _redact(text: str, secrets: list[str]) -> str:
@@ -348,6 +374,11 @@ def kaggle_api():
             api.authenticate()
         except SystemExit:
             raise UserError(missing_credentials_message()) from None
+        except Exception as exc:  # checking a token calls kaggle.com: offline, refused, ...
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            raise UserError(f"Kaggle authentication failed ({type(exc).__name__}"
+                            f"{f', HTTP {status}' if status else ''}): check your network and your "
+                            "Kaggle token; or set data.url and data.sha256") from None
     return api
 
 

@@ -82,7 +82,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         where = f"{path}." if path else ""
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
         return f"unknown parameter {where}{unknown[0]}{hint}"
-    expected = error.schema.get("description") if error.validator == "type" else None
+    expected = error.schema.get("description") if error.validator in ("type", "pattern") else None
     message = error.message if not expected else f"{error.message}; expected {expected}"
     return f"invalid parameter {path or '<root>'}: {message}"
 

@@ -3,19 +3,22 @@ results/split.json (counts per split and per class, for the memoir's Figure 4.1)
 
 - The dataset's own Test folder is kept as the test split. A flat dataset (``<class>/...``) has
   ``data.test_fraction`` carved as test first, the same way as validation.
-- Validation is ``floor(data.valid_fraction x training images)`` of the training images, drawn by
-  scikit-learn's ``train_test_split`` seeded with ``data.split_seed``, stratified by class only when
-  ``data.stratify`` (the thesis: not stratified). Rounding down is what fastai's
-  ``RandomSplitter`` (used by the thesis) does: 20 % of 1,893 gives 378, as published; a float
-  ``test_size`` would round up to 379.
+- Validation is ``floor(data.valid_fraction x training images)`` of the training images, drawn
+  with numpy's ``default_rng(data.split_seed)``, stratified by class only when ``data.stratify``
+  (the thesis: not stratified). Rounding down is what fastai's ``RandomSplitter`` (used by the
+  thesis) does: 20 % of 1,893 gives 378, as published. Stratified: each class gives
+  ``floor(share)`` images and the rounding remainder goes to the largest fractional shares (ties
+  at random), as scikit-learn's ``StratifiedShuffleSplit`` allocates. numpy rather than
+  scikit-learn: importing ``sklearn.model_selection`` alone took 3.3 s on the busy 2-core build
+  machine, a third of the 10 s budget for clean + split of the ISIC release.
 - Candidates enter the split in sorted path order, so the draw depends only on the files and
   the seed. Manifest rows: train, valid, test, each sorted by path; the cache follows that order.
 - Manifest ``path`` is relative to the project root (e.g. ``data/clean/Train/nevus/x.jpg``),
   ``sha256`` is the digest of the file's bytes (the key cleaning de-duplicated on).
 - Every image is decoded and resized once (see ``dlcompare.images``) into the uint8 cache of
   ``dlcompare.splitcache``, so training never decodes a file: the benchmark
-  (benchmarks/bench_data.py) measures what that saves per epoch. Worker processes decode straight
-  into the memory-mapped .npy file, so memory stays flat however large the dataset.
+  (benchmarks/bench_data.py) measures what that saves per epoch. Worker processes write each
+  decoded row straight into the .npy file, so memory stays flat however large the dataset.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -37,36 +41,46 @@ from .glossary import CLEAN_DIR, MANIFEST, MANIFEST_COLUMNS, RESULTS_DIR, SPLIT_
 SPLIT_REPORT = "split.json"
 
 
+def draw(labels: list[str], n: int, seed: int, stratify: bool) -> np.ndarray:
+    """Sorted positions of ``n`` items drawn at random (seeded) from items with these ``labels``."""
+    rng = np.random.default_rng(seed)
+    if not stratify:
+        return np.sort(rng.permutation(len(labels))[:n])
+    _, y = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
+    counts = np.bincount(y)
+    take, remainder = np.divmod(counts * n, len(labels))   # each class's share of n, exactly
+    order = np.lexsort((rng.random(len(counts)), -remainder))  # largest remainder first, ties at random
+    take[order[: n - int(take.sum())]] += 1
+    picked = [rng.choice(np.flatnonzero(y == c), size=k, replace=False) for c, k in enumerate(take)]
+    return np.sort(np.concatenate(picked))
+
+
 def carve(items: list[Item], fraction: float, seed: int, stratify: bool, what: str):
     """(rest, carved): ``floor(fraction x len(items))`` items drawn at random, reproducibly."""
-    from sklearn.model_selection import train_test_split
-
     items = sorted(items, key=lambda item: item.rel)
     n = int(fraction * len(items))
     if n < 1 or n >= len(items):
         raise UserError(f"{what}: {fraction} of {len(items)} images is {n} images; "
                         "need at least 1 on each side (more images or another fraction)")
-    try:
-        rest, carved = train_test_split(items, test_size=n, random_state=seed, shuffle=True,
-                                        stratify=[item.label for item in items] if stratify else None)
-    except ValueError as exc:
-        raise UserError(f"{what}: cannot stratify ({exc}); set data.stratify=false") from None
-    return rest, carved
+    chosen = set(draw([item.label for item in items], n, seed, stratify).tolist())
+    return ([item for i, item in enumerate(items) if i not in chosen],
+            [item for i, item in enumerate(items) if i in chosen])
 
 
-def _decode_rows(jobs: list[tuple[str, int, str, int]]) -> list[str]:
-    """Decode each (npy, row, file, size) job into row ``row`` of the npy file (memory-mapped,
-    shared by all jobs of a chunk); returns the files' sha256. Runs in worker processes."""
-    out = np.load(jobs[0][0], mmap_mode="r+")
+def _decode_rows(jobs: list[tuple[str, int, int, str, int]]) -> list[str]:
+    """Decode each (npy, data offset, row, file, size) job into row ``row`` of the .npy file;
+    returns the files' sha256. Runs in worker processes, each writing its own rows with pwrite
+    (cheaper than faulting in the pages of a fresh memory map)."""
     digests = []
-    for _, row, path, size in jobs:
-        data = Path(path).read_bytes()
-        digests.append(hashlib.sha256(data).hexdigest())
-        try:
-            out[row] = images.load_rgb(data, size)
-        except images.Unreadable as exc:
-            raise UserError(f"{path}: {exc} (run `dlcompare clean` again)") from None
-    out.flush()
+    with open(jobs[0][0], "r+b") as fh:
+        for _, offset, row, path, size in jobs:
+            data = Path(path).read_bytes()
+            digests.append(hashlib.sha256(data).hexdigest())
+            try:
+                pixels = images.load_rgb(data, size)
+            except images.Unreadable as exc:
+                raise UserError(f"{path}: {exc} (run `dlcompare clean` again)") from None
+            os.pwrite(fh.fileno(), pixels.data, offset + row * pixels.nbytes)
     return digests
 
 
@@ -79,9 +93,10 @@ def _cache(split_dir: Path, name: str, files: list[Path], labels: np.ndarray, si
         raise UserError(f"the {name} split is empty")
     array = np.lib.format.open_memmap(images_npy, mode="w+", dtype=np.uint8,
                                       shape=(len(files), size, size, 3))
-    del array  # header and size are on disk; workers fill the rows
-    jobs = [(str(images_npy), row, str(path), size) for row, path in enumerate(files)]
-    digests = images.map_chunks(_decode_rows, jobs, workers)
+    offset = array.offset  # header written, file sized; workers fill the rows
+    del array
+    jobs = [(str(images_npy), offset, row, str(path), size) for row, path in enumerate(files)]
+    digests = images.map_chunks(_decode_rows, jobs, workers, nbytes=images.total_size(files))
     np.save(labels_npy, labels.astype(np.int64))
     return digests
 
@@ -91,7 +106,7 @@ def run_split(clean_dir: Path, split_dir: Path, report_path: Path, data: dict, l
     """Split ``clean_dir`` into ``split_dir`` (atomically) and write the report; returns it."""
     started = time.perf_counter()
     clean_dir, split_dir = Path(clean_dir), Path(split_dir)
-    layout, items, ignored = scan(clean_dir)
+    layout, items, ignored = scan(clean_dir, missing_hint="run `dlcompare clean` first")
     if not items:
         raise UserError(f"no images under {clean_dir}: run `dlcompare clean` first")
     if ignored:
