@@ -80,7 +80,8 @@ def fake_run(split_dir: Path, results: Path, library: str, arch: str, seed: int,
     A TEST FIXTURE, not a result: the probabilities are drawn at random around the true labels
     with a per-library "skill"; the history's last validation loss equals the cross-entropy of
     those probabilities (plus, for keras, an L2 penalty of about 5, as Keras's own loss includes
-    one); fastai runs carry lr_find results in the fastai plugin's format."""
+    one, kept in run.json extras.keras_losses as the Keras plugin does); fastai runs carry lr_find
+    results in the fastai plugin's format."""
     out = Path(G.run_dir(str(results), library, arch, seed))
     out.mkdir(parents=True)
     run = contract.Run(library=library, arch=arch, seed=seed, device="cpu", pretrained="none",
@@ -97,21 +98,27 @@ def fake_run(split_dir: Path, results: Path, library: str, arch: str, seed: int,
         run.save_probabilities(split, probs)
         if split == "valid":
             final_loss = evaluate.split_metrics(probs.astype(np.float32), labels, classes)["loss"]
-    rows, epoch, total = [], 0, sum(epochs)
+    rows, own, epoch, total = [], [], 0, sum(epochs)
     for phase, n in zip(G.PHASES, epochs):
         for within in range(1, n + 1):     # the contract numbers epochs from 1 within each phase
             epoch += 1
             acc = min(0.99, 0.3 + 0.6 * (1 - np.exp(-skill * epoch / 3)) + rng.normal(0, 0.02))
             penalty = 5.0 + 0.3 * (total - epoch) if library == "keras" else 0.0
-            valid_loss = final_loss + 2.0 / (1 + epoch) - 2.0 / (1 + total) + penalty
+            valid_loss = final_loss + 2.0 / (1 + epoch) - 2.0 / (1 + total)   # plain cross-entropy
             rows.append({"epoch": within, "phase": phase, "train_loss": 2.0 / (1 + epoch) + 0.1 + penalty,
                          "valid_loss": valid_loss, "valid_accuracy": acc,
                          "seconds": SPEED.get(library, 1) * (1.5 if phase == "phase2" else 1) + rng.uniform(0, .1)})
+            # as dlcompare_keras keeps Keras's own view of the loss (cross-entropy + its L2 term)
+            own.append({"phase": phase, "epoch": within, "keras_train_loss": rows[-1]["train_loss"],
+                        "keras_valid_loss": valid_loss + penalty, "l2_keras": penalty,
+                        "l2_all_kernels": 1.4 * penalty})
     run.save_history(rows)
     phase_seconds = {p: sum(r["seconds"] for r in rows if r["phase"] == p) for p in G.PHASES}
     extras = {"note": "a&b_%c", "most_confused": [[classes[0], classes[1], 2]], "batch_norm_trainable": True}
     if library == "fastai":
         extras["lr_find"] = fake_lr_find(rng, seed)
+    if library == "keras":
+        extras["keras_losses"] = own
     run.save_info({"library_version": {"torch": "2.14.1", "fastai": "2.8.12", "keras": "3.15.1"}.get(library, "0.1"),
                    "versions": {"python": "3.11.2", "device_name": "x86_64", "numpy": "2.4.6"},
                    "param_count": 11_000_000 + len(arch), "phase_seconds": phase_seconds,
@@ -361,25 +368,34 @@ def test_summary_csv_is_one_row_per_expected_run(tmp_path, monkeypatch):
 
 
 def test_library_losses_against_the_core_cross_entropy(full):
-    """Each library's own last-epoch validation loss (history.csv) next to the core's
-    cross-entropy: equal for torch and fastai, about the L2 penalty higher for keras."""
+    """Each library's own last-epoch validation loss next to the core's cross-entropy: equal for
+    torch and fastai, higher by the L2 term for keras (read from extras.keras_losses)."""
     tmp_path, out, params, _ = full
     rows = {r[1][0]: r for r in html_table(out, "tab-losses")[1:] if r[0][0] == "resnet18"}
     for library in ("torch", "fastai", "keras"):
         reported, core = [], []
         for seed in params["train"]["seeds"]:
             folder = tmp_path / G.run_dir("results", library, "resnet18", seed)
-            reported.append(float(pd.read_csv(folder / G.HISTORY)["valid_loss"].iloc[-1]))
+            if library == "keras":    # Keras's own loss, kept in run.json by its plugin
+                info = json.loads((folder / G.RUN_INFO).read_text())
+                reported.append(info["extras"]["keras_losses"][-1]["keras_valid_loss"])
+            else:                     # history.csv: the library's validation cross-entropy
+                reported.append(float(pd.read_csv(folder / G.HISTORY)["valid_loss"].iloc[-1]))
             core.append(json.loads((folder / G.METRICS).read_text())["valid"]["loss"])
         row = rows[library]
         assert float(row[3][1]["data-sort"]) == pytest.approx(np.mean(reported))
         assert float(row[4][1]["data-sort"]) == pytest.approx(np.mean(core))
         assert float(row[5][1]["data-sort"]) == pytest.approx(np.mean(reported) - np.mean(core), abs=1e-6)
     assert rows["torch"][5][0].startswith("0.000") and rows["keras"][5][0].startswith("5.000")
+    assert rows["keras"][7][0] == "5.000 ± 0.000" and rows["torch"][7][0] == "–"     # extras.keras_losses l2_keras
+    assert rows["keras"][8][0] == "7.000 ± 0.000"                                    # l2_all_kernels
+    assert (out / "figures" / "own-losses.png").is_file()
     html = html_text(out)
     discussion = html[html.index('id="discussion"'):]
-    assert "within 0.000 of the core&#39;s cross-entropy" in discussion
+    assert "reported by fastai and torch is within 0.000 of the core&#39;s cross-entropy" in discussion
     assert "keras adds its L2 penalty (keras.l2 = 0.01)" in discussion
+    assert "The L2 term inside keras&#39;s loss is 5.000 at the end of training" in discussion
+    assert "as tf.keras 2 did in the thesis, it would be 7.000" in discussion
     assert "the thesis&#39;s Keras validation losses (5.980 to 9.474)" in discussion
 
 
@@ -410,7 +426,8 @@ def test_extras_appendix_collapses_what_every_run_agrees_on(full):
     rows = [[c[0] for c in r] for r in html_table(out, "tab-extras")[1:]]
     assert ["torch", "all", "note", "a&b_%c"] in rows and ["keras", "all", "batch_norm_trainable", "yes"] in rows
     tex = (out / "memoir.tex").read_text(encoding="utf-8")
-    assert r"a\&b\_\%c" in tex and r"\appendix" in tex
+    assert r"a\&b\_\allowbreak{}\%c" in tex and r"\appendix" in tex      # escaped, breakable in a narrow column
+    assert r"batch\_\allowbreak{}norm\_\allowbreak{}trainable" in tex
 
 
 def test_report_dependencies_are_declared_alike_for_snakemake_and_dvc():

@@ -11,7 +11,9 @@ poppler-utils chromium (Debian package names).
 from __future__ import annotations
 
 import base64
+import fcntl
 import io
+import itertools
 import json
 import os
 import re
@@ -25,7 +27,7 @@ import pytest
 from PIL import Image
 
 from dlcompare.errors import UserError
-from test_report import HOSTILE, PLAIN, make_project
+from test_report import HOSTILE, PLAIN, ROOT, make_project
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -57,18 +59,29 @@ def check_figures(out: Path) -> list[str]:
     return refs
 
 
+ALL_FIGURES = {"figures/dataset.pdf", "figures/overview.pdf", "figures/lr-find.pdf", "figures/own-losses.pdf",
+               "figures/curves-resnet18.pdf", "figures/confusion-resnet18.pdf"}
+NO_RUN = set(itertools.product(("torch", "fastai", "keras"), ("resnet18",), (0, 1)))
+
+
 @needs_tex
-@pytest.mark.parametrize("classes", [PLAIN, HOSTILE], ids=["plain", "hostile"])
-def test_latex_compiles_to_a_pdf(tmp_path, monkeypatch, classes):
-    out = build(tmp_path, monkeypatch, classes, skip={("keras", "resnet18", 1)})
+@pytest.mark.parametrize("classes, kwargs, figures", [
+    (PLAIN, {"skip": {("keras", "resnet18", 1)}}, ALL_FIGURES),
+    (HOSTILE, {"skip": {("keras", "resnet18", 1)}}, ALL_FIGURES),
+    (PLAIN, {"libraries": ("mylib",), "seeds": (0,)}, ALL_FIGURES - {"figures/lr-find.pdf", "figures/own-losses.pdf"}),
+    (PLAIN, {"skip": NO_RUN}, {"figures/dataset.pdf"}),
+], ids=["plain", "hostile", "one-library", "no-run"])
+def test_latex_compiles_to_a_pdf(tmp_path, monkeypatch, classes, kwargs, figures):
+    out = build(tmp_path, monkeypatch, classes, **kwargs)
     assert pdf_pages(out / "memoir.pdf") > 5
-    refs = check_figures(out)
-    assert {"figures/dataset.pdf", "figures/curves-resnet18.pdf", "figures/confusion-resnet18.pdf"} <= set(refs)
+    assert set(check_figures(out)) == figures
     text = subprocess.run(["pdftotext", "-layout", str(out / "memoir.pdf"), "-"], capture_output=True,
                           text=True, check=True).stdout
     assert "Course-content matrix" in text and "Discussion" in text
     if classes is HOSTILE:
-        assert "nævus_&_co" in text and "50%$ure#1 {x}" in text
+        assert "nævus_&_co" in text and "50%$ure#1 {x}" in text and "50%_{x}#$~^\\" in text
+    if kwargs.get("skip") == NO_RUN:
+        assert "No run finished, so there are no results to discuss yet." in text
     assert not list(out.glob("*.aux")), "latexmk -c should leave only the PDF"
 
 
@@ -94,12 +107,12 @@ class Chromium:
     """A headless Chromium driven over the DevTools protocol on fds 3 (in) and 4 (out)."""
 
     def __init__(self, profile: Path):
-        to_chrome_r, self._w = os.pipe()
-        self._r, from_chrome_w = os.pipe()
+        to_chrome_r, self._w = (self._high(fd) for fd in os.pipe())
+        self._r, from_chrome_w = (self._high(fd) for fd in os.pipe())
 
         def wire():   # runs in the child: the protocol expects the pipes on fds 3 and 4
-            os.dup2(to_chrome_r, 3)
-            os.dup2(from_chrome_w, 4)
+            os.dup2(to_chrome_r, 3)     # sources are >= 10, so never already 3 or 4 (where dup2
+            os.dup2(from_chrome_w, 4)   # would leave close-on-exec set) and never overwritten
 
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -110,6 +123,13 @@ class Chromium:
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._buf, self._id, self.events = b"", 0, []
+
+    @staticmethod
+    def _high(fd: int) -> int:
+        """The same pipe end moved to a descriptor >= 10 (non-inheritable, like os.pipe's)."""
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(fd)
+        return high
 
     def _read(self, deadline: float) -> dict:
         while b"\0" not in self._buf:
@@ -180,6 +200,13 @@ class Chromium:
         return [e["params"]["request"]["url"] for e in self.events
                 if e.get("method") == "Network.requestWillBeSent"]
 
+    def blocked(self) -> dict[str, str]:
+        """{url: blockedReason} of requests Chromium refused to send (e.g. "csp")."""
+        urls = {e["params"]["requestId"]: e["params"]["request"]["url"] for e in self.events
+                if e.get("method") == "Network.requestWillBeSent"}
+        return {urls.get(e["params"]["requestId"], "?"): e["params"]["blockedReason"] for e in self.events
+                if e.get("method") == "Network.loadingFailed" and e["params"].get("blockedReason")}
+
     def errors(self) -> list[str]:
         found = []
         for e in self.events:
@@ -229,6 +256,30 @@ def test_the_network_and_console_checks_can_fail(tmp_path, chromium):
     assert "control" in chromium.errors()
 
 
+
+def memoir_csp() -> str:
+    """The Content-Security-Policy meta tag of the memoir's HTML template."""
+    template = (ROOT / "reports/templates/memoir.html.j2").read_text(encoding="utf-8")
+    return re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', template).group(0)
+
+
+@needs_chromium
+def test_the_memoir_csp_blocks_requests_and_says_so(tmp_path, chromium):
+    """The same control page under the memoir's CSP: the request is refused before it leaves, and
+    the refusal is a console error (so a memoir that tried to load anything fails the test below
+    both ways: a request seen, and an error logged)."""
+    page = tmp_path / "control-csp.html"
+    page.write_text(f'<!DOCTYPE html><html><head>{memoir_csp()}<link rel="icon" href="data:,"></head><body>'
+                    '<img src="http://127.0.0.1:9/pixel.png"><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
+                    "<script>document.title = 'inline ran'</script></body></html>", encoding="utf-8")
+    session = chromium.open(page.as_uri(), 800, 600, False)
+    # DevTools reports the attempt, then its refusal: the request never reaches the network
+    assert leaving(chromium.requests(), page) == ["http://127.0.0.1:9/pixel.png"]
+    assert chromium.blocked() == {"http://127.0.0.1:9/pixel.png": "csp"}
+    assert any("violates the following Content Security Policy" in e for e in chromium.errors())
+    assert chromium.evaluate(session, "document.title") == "inline ran"     # inline scripts still run
+
+
 def _pixels(path: Path) -> tuple[tuple[int, int], int]:
     image = Image.open(io.BytesIO(path.read_bytes())).convert("L")
     lo, hi = image.getextrema()
@@ -243,6 +294,7 @@ def test_html_renders_offline_without_errors_on_laptop_and_phone(tmp_path, monke
     page = out / "memoir.html"
     html = page.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "an external resource"
+    assert memoir_csp() in html
     for name, (width, height, mobile) in {"laptop": (1280, 900, False), "phone": (390, 844, True)}.items():
         session = chromium.open(page.as_uri(), width, height, mobile)
         assert leaving(chromium.requests(), page) == [], f"{name}: requests left the page"
@@ -275,3 +327,33 @@ def test_html_renders_offline_without_errors_on_laptop_and_phone(tmp_path, monke
         return Array.from(document.querySelectorAll('#tab-matrix tbody tr')).filter(r => !r.hidden).length; })()"""
     assert chromium.evaluate(session, only) == 20
     assert chromium.errors() == []
+
+
+def test_snakemake_report_includes_the_memoir(tmp_path, monkeypatch, venv_env):
+    """`snakemake --report` after the report rule ran (on synthetic runs): the memoir's files are
+    in Snakemake's own report, under the Memoir category with reports/caption.rst."""
+    import yaml
+    from conftest import exe
+
+    monkeypatch.chdir(tmp_path)
+    params = make_project(tmp_path, PLAIN, libraries=("torch", "fastai"), seeds=(0,))
+    for name in ("Snakefile", "environment.yml", "reports/caption.rst"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for name in ("workflow", "configs"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    env = {**venv_env, "OMP_NUM_THREADS": "1"}
+    # the data and run artifacts are fixtures without Snakemake metadata: only mtimes say they are done
+    run = subprocess.run([exe("snakemake"), "--cores", "1", "--rerun-triggers", "mtime"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    log = run.stdout + run.stderr
+    assert "(Rule: report)" in log and "(Rule: train)" not in log
+    assert (tmp_path / "reports/build/memoir.html").is_file()
+    out = subprocess.run([exe("snakemake"), "--report", "report.html"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = (tmp_path / "report.html").read_text(encoding="utf-8", errors="replace")
+    assert "Memoir" in report and "memoir.html" in report and "memoir.tex" in report
+    assert "Adding memoir.html" in out.stdout + out.stderr
+    assert ("memoir.pdf" in report) == (tmp_path / "reports/build/memoir.pdf").is_file()

@@ -22,7 +22,8 @@ THESIS_TABLE = Path("reports/reference/thesis_table_4_2.csv")
 def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
     params = inputs.params
     figs = figures.draw_all(inputs, runs, out)
-    for fig in [figs["dataset"], figs["overview"], figs["lr_find"], *figs["curves"], *figs["confusion"]]:
+    singles = [figs[name] for name in ("dataset", "overview", "lr_find", "own_losses")]
+    for fig in [*singles, *figs["curves"], *figs["confusion"]]:
         if fig is not None:
             fig.data_uri = render.data_uri(out / fig.png)
     results = [tables.quality_table(inputs, runs, "valid"), tables.quality_table(inputs, runs, "test"),

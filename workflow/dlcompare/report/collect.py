@@ -75,6 +75,17 @@ def read_run(library: str, arch: str, seed: int, results: Path) -> RunResult:
     return run
 
 
+def own_losses(run: RunResult) -> list[dict]:
+    """Per-epoch losses as the library itself computes them, when its plugin keeps them apart
+    from history.csv (whose valid_loss is plain cross-entropy): run.json ``extras.<library>_losses``,
+    rows with ``<library>_train_loss``, ``<library>_valid_loss`` and optionally the penalty inside
+    them, ``l2_<library>`` (and ``l2_all_kernels``). The Keras plugin writes ``keras_losses``."""
+    rows = (run.info.get("extras") or {}).get(f"{run.library}_losses")
+    if not isinstance(rows, list):
+        return []
+    return [r for r in rows if isinstance(r, dict) and isinstance(r.get(f"{run.library}_valid_loss"), (int, float))]
+
+
 def with_step(history: pd.DataFrame) -> pd.DataFrame:
     """Add ``step``: the epoch counted across both phases (1..n), whether the file numbers epochs
     per phase or globally, so curves have one monotone x axis and "epochs to target" counts all."""

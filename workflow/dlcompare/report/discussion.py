@@ -126,9 +126,10 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
     apart = [lib for lib in diff.index if lib not in close]
     out = []
     if close:
-        out.append("The validation loss " + ("each of " + ", ".join(close) if len(close) > 1 else close[0])
-                   + f" reports for its last epoch is within {max(abs(diff[c]) for c in close):.3f} of the "
-                   "core's cross-entropy" + ("." if not apart else ","))
+        who = ", ".join(close[:-1]) + " and " + close[-1] if len(close) > 1 else close[0]
+        out.append(f"The last-epoch validation loss reported by {who} is within "
+                   f"{max(abs(diff[c]) for c in close):.3f} of the core's cross-entropy"
+                   + ("." if not apart else ","))
     for lib in apart:
         l2 = (params.get(lib) or {}).get("l2")
         why = (f"; {lib} adds its L2 penalty ({lib}.l2 = {l2:g}) to the loss it reports" if
@@ -136,6 +137,15 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
         out.append(("but " if close and lib == apart[0] else "") + f"{lib} reports "
                    f"{ok.loc[ok['library'] == lib, 'reported_valid_loss'].mean():.3f} against a cross-entropy "
                    f"of {core[lib]:.3f} ({diff[lib]:+.3f}){why}.")
+    penalty = ok.groupby("library")["loss_penalty"].mean().dropna() \
+        if "loss_penalty" in ok.columns else pd.Series(dtype=float)
+    every = ok.groupby("library")["loss_penalty_all_kernels"].mean() \
+        if "loss_penalty_all_kernels" in ok.columns else pd.Series(dtype=float)
+    for lib, value in penalty.items():
+        if value > 0:
+            tail = (f"; counted over every kernel, frozen ones included, as tf.keras 2 did in the thesis, "
+                    f"it would be {every[lib]:.3f}" if lib in every and pd.notna(every[lib]) else "")
+            out.append(f"The L2 term inside {lib}'s loss is {value:.3f} at the end of training{tail}.")
     if apart and thesis is not None and "keras" in apart:
         keras = thesis.loc[thesis["library"] == "keras", "valid_loss"]
         if len(keras):
@@ -208,12 +218,15 @@ def setup_paragraphs(inputs) -> list[str]:
     if c and "totals" in c:
         t = c["totals"]
         dropped = ", ".join(f"{d['class']} ({d['images']} images)" for d in c.get("dropped_classes", []))
+        unreadable = t.get("unreadable", 0)
+        removed = (
+            f"It removed {t['duplicates_removed']:,} copies of duplicated images "
+            f"({t.get('cross_class_duplicates', 0):,} filed under two or more classes, where every copy goes "
+            f"because the label cannot be decided; {t.get('within_class_duplicates', 0):,} repeated within one "
+            f"class, where one copy stays) and {unreadable:,} unreadable file{'' if unreadable == 1 else 's'}. "
+            if t["duplicates_removed"] or unreadable else "It found no duplicated and no unreadable image. ")
         out.append(
-            f"Cleaning found {t['before']:,} image files in {t.get('classes_before', '?')} classes. It removed "
-            f"{t['duplicates_removed']:,} copies of duplicated images ({t.get('cross_class_duplicates', 0):,} "
-            f"filed under two or more classes, where every copy goes because the label cannot be decided; "
-            f"{t.get('within_class_duplicates', 0):,} repeated within one class, where one copy stays) and "
-            f"{t.get('unreadable', 0):,} unreadable files. "
+            f"Cleaning found {t['before']:,} image files in {t.get('classes_before', '?')} classes. " + removed
             + (f"Classes with fewer than {c.get('min_images_per_class')} images were then dropped: {dropped}. "
                if dropped else f"No class fell below {c.get('min_images_per_class')} images. ")
             + f"{t.get('kept', t.get('after', 0)):,} images in {t.get('classes_after', '?')} classes remain.")

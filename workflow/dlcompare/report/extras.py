@@ -1,9 +1,10 @@
 """Library-specific results for the memoir, read from what the runs wrote (nothing typed in):
 
-- the loss each library reported for its last epoch (history.csv) next to the core's cross-entropy
-  (metrics.json): they agree when a library's loss is plain cross-entropy and differ when it adds
-  something, as Keras adds its L2 penalty (why the thesis's Keras losses, 5.9-9.5, could not be
-  compared with fastai's);
+- the loss each library computes for its last epoch (run.json ``extras.<library>_losses`` where
+  the plugin keeps it, e.g. Keras's loss with its L2 term; else history.csv) next to the core's
+  cross-entropy (metrics.json): they agree when a library's loss is plain cross-entropy and differ
+  when it adds something (why the thesis's Keras losses, 5.9-9.5, could not be compared with
+  fastai's);
 - learning-rate finder suggestions (run.json ``extras.lr_find``, written by fastai when
   ``fastai.use_lr_find``) next to the rates the run actually used;
 - every other scalar a plugin reported under run.json ``extras`` (the memoir's appendix).
@@ -22,28 +23,41 @@ from .tables import Cell, Table, fmt_value, flatten, mean_std, model_groups
 LR_FIND = "lr_find"
 
 
+def _has(runs: pd.DataFrame, column: str) -> bool:
+    return column in runs.columns and not runs[column].dropna().empty
+
+
 def loss_table(inputs: Inputs, runs: pd.DataFrame) -> Table | None:
-    """Per model and library: validation loss as the library reported it, the core's
-    cross-entropy from the saved probabilities, and their difference (mean ± std over seeds)."""
-    if "reported_valid_loss" not in runs.columns or runs["reported_valid_loss"].dropna().empty:
+    """Per model and library: the last-epoch validation loss as the library computes it, the
+    core's cross-entropy from the saved probabilities, their difference, the library's training
+    loss and, where the plugin reports it, the penalty inside its loss (mean ± std over seeds)."""
+    if not _has(runs, "reported_valid_loss"):
         return None
+    extra = [(c, label) for c, label in (("loss_penalty", "L2 term in loss"),
+                                         ("loss_penalty_all_kernels", "L2, every kernel"))
+             if _has(runs, c)]
     rows = []
     for arch, library, ok, seeds in model_groups(inputs, runs):
         if ok.empty:
             rows.append([Cell(arch, arch), Cell(library, library), seeds]
-                        + [Cell("missing", None, True) for _ in range(4)])
+                        + [Cell("missing", None, True) for _ in range(4 + len(extra))])
             continue
         rows.append([Cell(arch, arch), Cell(library, library), seeds,
                      mean_std(ok["reported_valid_loss"]), mean_std(ok["valid_loss"]),
                      mean_std(ok["reported_valid_loss"] - ok["valid_loss"]),
-                     mean_std(ok["reported_train_loss"])])
-    return Table("losses", "Validation loss as each library reported it for its last epoch "
-                 "(history.csv) against the cross-entropy the core computes from the saved "
-                 "probabilities (metrics.json), mean ± std over seeds. A library whose loss adds a "
-                 "penalty (Keras adds its L2 term) reports more than the cross-entropy; only the core's "
-                 "column is comparable across libraries.",
+                     mean_std(ok["reported_train_loss"])]
+                    + [mean_std(ok[c]) if c in ok else Cell("–", None, True) for c, _ in extra])
+    return Table("losses", "Validation loss after the last epoch as each library computes it, against "
+                 "the cross-entropy the core computes from the saved probabilities (metrics.json), and "
+                 "each library's own last training loss; mean ± std over seeds. A library whose loss adds "
+                 "a penalty (Keras adds its L2 term) reports more than the cross-entropy; only the core's "
+                 "column is comparable across libraries."
+                 + (" L2 term in loss: the penalty inside the library's loss at the end of training, as "
+                    "its plugin reports it." if extra else "")
+                 + (" L2, every kernel: the same penalty over every kernel, frozen ones included, as "
+                    "tf.keras 2 counted it in the thesis." if len(extra) > 1 else ""),
                  ["Model", "Library", "Seeds", "Reported valid loss", "Cross-entropy (core)",
-                  "Difference", "Reported train loss"], rows)
+                  "Difference", "Reported train loss"] + [label for _, label in extra], rows)
 
 
 def lr_find_runs(inputs: Inputs) -> dict:
@@ -121,13 +135,14 @@ def extras_table(inputs: Inputs, limit: int = 40) -> Table | None:
         for key, by_arch in list(values.items())[:limit]:
             distinct = {fmt_value(v) for vs in by_arch.values() for v in vs}
             if len(distinct) == 1:
-                rows.append([Cell(library), Cell("all"), Cell(key), Cell(next(iter(distinct))[:160])])
+                rows.append([Cell(library), Cell("all"), Cell(key, breakable=True),
+                             Cell(next(iter(distinct))[:160], breakable=True)])
                 continue
             for arch, vs in by_arch.items():
                 numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vs)
                 text = mean_std(pd.Series(vs, dtype=float), lambda v: f"{v:.4g}").text if numeric \
                     else ", ".join(dict.fromkeys(fmt_value(v) for v in vs))
-                rows.append([Cell(library), Cell(arch), Cell(key), Cell(text[:160])])
+                rows.append([Cell(library), Cell(arch), Cell(key, breakable=True), Cell(text[:160], breakable=True)])
     if not rows:
         return None
     return Table("extras", "Library-specific settings and results each plugin reported under "

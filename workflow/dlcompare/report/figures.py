@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..glossary import PHASES, SPLITS  # noqa: E402
-from .collect import Inputs  # noqa: E402
+from .collect import Inputs, own_losses  # noqa: E402
 from .extras import lr_find_runs  # noqa: E402
 
 
@@ -188,6 +188,45 @@ def confusion_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
                 "split, summed over seeds: numbers are images, shading is the share of each actual class.")
 
 
+def own_losses_figure(inputs: Inputs, out: Path) -> Figure | None:
+    """Per epoch, the validation loss as a library computes it (Keras: cross-entropy plus its L2
+    term) against the core's cross-entropy, and the penalty itself: the thesis's Keras losses of
+    5.9-9.5 next to fastai's 0.4-0.5, explained. One panel per model."""
+    archs = inputs.params["train"]["archs"]
+    found = {arch: [(r, own_losses(r)) for r in inputs.runs if r.ok and r.arch == arch and own_losses(r)]
+             for arch in archs}
+    archs = [a for a in archs if found[a]]
+    if not archs:
+        return None
+    cols = min(3, len(archs))
+    rows = (len(archs) + cols - 1) // cols
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 1.2, 3.0 * rows), squeeze=False)
+    colours = sns.color_palette("colorblind", 4)
+    for ax, arch in zip(axes.flat, archs):
+        for run, own in found[arch]:
+            lib, steps = run.library, np.arange(1, len(own) + 1)
+            first = run is found[arch][0][0]
+            ax.plot(steps, [r[f"{lib}_valid_loss"] for r in own], color=colours[0], marker="o", markersize=3,
+                    label=f"{text(lib)}'s own validation loss" if first else None)
+            penalty = [r.get(f"l2_{lib}") for r in own]
+            if all(isinstance(v, (int, float)) for v in penalty):
+                ax.plot(steps, penalty, color=colours[2], linestyle=":", label="its L2 term" if first else None)
+            if run.history is not None and len(run.history) == len(own):
+                ax.plot(steps, run.history["valid_loss"], color=colours[1], linestyle="--", marker="o",
+                        markersize=3, label="cross-entropy (core)" if first else None)
+        ax.set_title(text(arch))
+        ax.set_xlabel("epoch (phase 1, then phase 2)")
+        ax.set_ylabel("validation loss")
+        ax.legend(fontsize="small")
+    for ax in list(axes.flat)[len(archs):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return save(fig, out, "own-losses", "Validation loss per epoch as the library computes it (solid), "
+                "its L2 term (dotted) and the cross-entropy of the same predictions (dashed), one line "
+                "per seed: the library's own loss is not comparable across libraries, the cross-entropy is.")
+
+
 def lr_find_figure(inputs: Inputs, out: Path) -> Figure | None:
     """The learning-rate finder's loss curves (one panel per library and phase, one line per model
     and seed) with the ``valley`` suggestion marked, as fastai's ``lr_find`` plots them."""
@@ -242,6 +281,7 @@ def _draw_all(inputs: Inputs, runs: pd.DataFrame, out: Path) -> dict:
         "dataset": dataset_figure(inputs, out),
         "overview": overview_figure(inputs, runs, out),
         "lr_find": lr_find_figure(inputs, out),
+        "own_losses": own_losses_figure(inputs, out),
         "curves": [f for f in (curves_figure(inputs, a, out) for a in archs) if f],
         "confusion": [f for f in (confusion_figure(inputs, a, out) for a in archs) if f],
     }

@@ -58,6 +58,12 @@ def latex_escape(value) -> str:
     return "".join(out)
 
 
+def breakable(value) -> Latex:
+    """Escaped, with line-break points after dots and underscores (long dotted keys in narrow
+    table columns would otherwise run into the next column)."""
+    return Latex(latex_escape(value).replace(".", r".\allowbreak{}").replace(r"\_", r"\_\allowbreak{}"))
+
+
 def _finalize(value):
     return "" if value is None else latex_escape(value)
 
@@ -70,6 +76,7 @@ def latex_env(templates: Path) -> jinja2.Environment:
         line_statement_prefix="%%", line_comment_prefix="%#", trim_blocks=True, lstrip_blocks=True,
         autoescape=False, finalize=_finalize, keep_trailing_newline=True)
     env.filters["latex"] = Latex            # for strings the template itself builds
+    env.filters["breakable"] = breakable
     return env
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..glossary import PHASES, SPLITS
-from .collect import Inputs, RunResult
+from .collect import Inputs, RunResult, own_losses
 
 QUALITY = (("accuracy", "Accuracy"), ("loss", "Cross-entropy"),
            ("balanced_accuracy", "Balanced accuracy"), ("macro_f1", "Macro-F1"))
@@ -26,6 +26,7 @@ class Cell:
     text: str
     sort: float | str | None = None
     missing: bool = False
+    breakable: bool = False      # LaTeX may break the line after dots and underscores
 
 
 @dataclasses.dataclass
@@ -87,11 +88,19 @@ def run_row(run: RunResult, target: float) -> dict:
     for phase in PHASES:
         row[f"{phase}_seconds"] = (info.get("phase_seconds") or {}).get(phase)
         row[f"{phase}_epochs"] = int((h["phase"] == phase).sum()) if h is not None else None
-    # The loss the library itself reported for its last epoch (Keras's includes the L2 penalty),
-    # next to the core's cross-entropy above: the memoir shows why the thesis could not compare them.
+    # The loss the library itself reports for its last epoch (Keras's includes the L2 penalty),
+    # next to the core's cross-entropy: the memoir shows why the thesis could not compare them.
+    own = own_losses(run)
     last = h.iloc[-1] if h is not None and len(h) else None
-    row["reported_valid_loss"] = float(last["valid_loss"]) if last is not None else None
-    row["reported_train_loss"] = float(last["train_loss"]) if last is not None else None
+    if own:
+        mine = own[-1]
+        row["reported_valid_loss"] = mine[f"{run.library}_valid_loss"]
+        row["reported_train_loss"] = mine.get(f"{run.library}_train_loss")
+        row["loss_penalty"] = mine.get(f"l2_{run.library}")
+        row["loss_penalty_all_kernels"] = mine.get("l2_all_kernels")
+    else:
+        row["reported_valid_loss"] = float(last["valid_loss"]) if last is not None else None
+        row["reported_train_loss"] = float(last["train_loss"]) if last is not None else None
     row["train_seconds"] = m.get("train_seconds")
     row["epochs"] = m.get("epochs")
     row["seconds_per_epoch"] = (m["train_seconds"] / m["epochs"]) if m.get("epochs") else None
