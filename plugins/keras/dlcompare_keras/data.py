@@ -60,9 +60,7 @@ class Feeder:
     """Makes the datasets of one run: ``train(phase_index, epoch)``, ``evaluate(split)``."""
 
     def __init__(self, arrays: dict, batch_size: int, seed: int, augment: dict | None):
-        import tensorflow as tf
-
-        self.tf = tf
+        self.tf = tf = env.import_tensorflow()
         self.batch_size, self.seed, self.augment = batch_size, seed, augment or {}
         with tf.device("/CPU:0"):
             self.images = {s: tf.constant(np.asarray(x)) for s, (x, _) in arrays.items()}

@@ -1,17 +1,22 @@
 """Import Keras the quiet way, on the backend the params ask for, and set TensorFlow up for a run.
 
 Keras reads ``KERAS_BACKEND`` and TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL`` once, at import, so
-both are set here before anything imports them (TensorFlow 2.21 prints its oneDNN banner even at
-level 2, hence 3). Values the user exported win. TensorFlow's device and thread settings can only
+both are set here before anything imports them. Values the user exported win. TensorFlow 2.21
+writes its oneDNN banner (and, on GPU machines, CUDA plugin registration notices) to file
+descriptor 2 before its log level applies, so the import itself runs with descriptor 2 captured;
+the capture is replayed when the import fails or when the user asked for TensorFlow's logs
+(``TF_CPP_MIN_LOG_LEVEL`` below 3). TensorFlow's device and thread settings can only
 change before its runtime starts; :func:`configure_tensorflow` applies what it still can and says
 what it could not.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import tempfile
 import warnings
 
 from dlcompare.errors import UserError
@@ -37,18 +42,57 @@ def import_keras(backend: str = "tensorflow", device: str | None = None):
         if device is not None and backend == "jax":
             os.environ["JAX_PLATFORMS"] = "cpu" if device == "cpu" else "cuda"
     warnings.filterwarnings("ignore", module=r"keras(\..*)?$")   # e.g. "input_shape" UserWarnings
-    import keras
+    with quiet_stderr(replay=os.environ["TF_CPP_MIN_LOG_LEVEL"] < "3"):
+        import keras
 
     if keras.backend.backend() != backend:
         raise UserError(f"keras.backend is {backend!r} but Keras is already loaded on "
                         f"{keras.backend.backend()!r} in this process (KERAS_BACKEND="
                         f"{os.environ.get('KERAS_BACKEND')!r}); run it in a fresh process")
-    if backend == "tensorflow":
+    try:
+        import_tensorflow()   # the input pipelines need it on every backend: load it quietly now
+    except ImportError:
+        if backend == "tensorflow":
+            raise
+    return keras
+
+
+def import_tensorflow():
+    """``tensorflow``, imported quietly (the input pipelines use it whatever Keras's backend)."""
+    for key, value in QUIET.items():
+        os.environ.setdefault(key, value)
+    with quiet_stderr(replay=os.environ["TF_CPP_MIN_LOG_LEVEL"] < "3"):
         import tensorflow as tf
 
-        tf.get_logger().setLevel(logging.ERROR)
-        logging.getLogger("absl").setLevel(logging.ERROR)
-    return keras
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    return tf
+
+
+@contextlib.contextmanager
+def quiet_stderr(replay: bool = False):
+    """Capture what C/C++ code writes to descriptor 2; write it out on error (or if ``replay``)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):   # no usable descriptor 2: nothing to silence
+        yield
+        return
+    failed = False
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed or replay:
+                capture.seek(0)
+                sys.stderr.write(capture.read().decode(errors="replace"))
+                sys.stderr.flush()
 
 
 def load():
@@ -72,8 +116,7 @@ def configure_tensorflow(device: str, threads: int, deterministic: bool, log=pri
     on ``cuda:N`` only GPU N stays visible and grows its memory on demand instead of taking all
     of it. Called again in the same process (tests), settings that TensorFlow has frozen are kept.
     """
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)

@@ -41,6 +41,7 @@ GROUP_NAMES = ("body_early", "body_late", "head")
 # transition, pool3_; VGG: from the fourth block).
 LATE_STARTS = {"resnet": "conv4_", "densenet": "pool3_", "vgg": "block4_"}
 HEAD_PREFIX = "head_"
+MIN_SIZE = 32   # keras.applications bodies refuse smaller inputs
 
 
 @keras.saving.register_keras_serializable(package="dlcompare")

@@ -3,8 +3,6 @@ listing plugins stays fast and a broken TensorFlow hides no other library."""
 
 from __future__ import annotations
 
-import os
-
 import dlcompare
 from dlcompare.contract import Run, Trainer
 from dlcompare.glossary import ARCHS
@@ -24,12 +22,10 @@ class KerasTrainer(Trainer):
 
     def gpu_count(self) -> int:
         """GPUs TensorFlow sees (it honours CUDA_VISIBLE_DEVICES); 0 when TensorFlow is absent."""
-        from .env import QUIET
+        from .env import import_tensorflow
 
-        for key, value in QUIET.items():
-            os.environ.setdefault(key, value)
         try:
-            import tensorflow as tf
+            tf = import_tensorflow()
         except ImportError:
             return 0
         return len(tf.config.list_physical_devices("GPU"))

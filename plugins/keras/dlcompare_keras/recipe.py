@@ -31,8 +31,10 @@ ops = keras.ops
 
 
 def cos_between(start, end, pos):
-    """fastai's SchedCos: ``start`` at pos 0 to ``end`` at pos 1 along half a cosine."""
-    return start + (1 + ops.cos(math.pi * (1 - pos))) * (end - start) / 2
+    """fastai's SchedCos: ``start`` at pos 0 to ``end`` at pos 1 along half a cosine (written as a
+    weighted mean, so float32 hits ``end`` exactly even when it is 1e5 times smaller than ``start``)."""
+    weight = (1 + ops.cos(math.pi * (1 - pos))) / 2
+    return start * (1 - weight) + end * weight
 
 
 def one_cycle_value(step, total_steps: int, pct_start: float, start, middle, end):
@@ -77,8 +79,8 @@ class GroupAdam(keras.optimizers.Adam):
     """
 
     def __init__(self, factors: dict[int, float] | None = None, beta_1=0.9, **kwargs):
-        self.beta_1_schedule = beta_1 if callable(beta_1) else None
         super().__init__(beta_1=0.9 if callable(beta_1) else beta_1, **kwargs)
+        self.beta_1_schedule = beta_1 if callable(beta_1) else None
         self._factor_by_id = dict(factors or {})
         self._factors: list[float] = []
 
@@ -117,7 +119,7 @@ def make_optimizer(cfg: dict, lrs: list[float], group_variables: list[list], tot
     ``group_variables`` holds the trainable variables of each layer group, in the order of ``lrs``.
     """
     top = max(lrs)
-    common = {"beta_2": cfg["beta_2"], "epsilon": cfg["epsilon"]}
+    common = {"beta_2": cfg["beta_2"]}
     if not cfg["one_cycle"] and len(set(lrs)) == 1:
         return keras.optimizers.Adam(learning_rate=top, beta_1=cfg["beta_1"], **common)
     factors = {id(v): lr / top for lr, variables in zip(lrs, group_variables, strict=True) for v in variables}

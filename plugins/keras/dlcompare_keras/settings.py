@@ -2,7 +2,7 @@
 the learning rate of each layer group per phase. Pure Python: nothing here imports Keras, so the
 backend can be chosen from these settings before Keras loads.
 
-Defaults: TensorFlow backend; Adam with Keras's default betas (0.9, 0.999) and epsilon (1e-7);
+Defaults: TensorFlow backend; Adam with Keras's default betas (0.9, 0.999) (and epsilon, 1e-7);
 L2 0.01 on every kernel; head Dense 512 units, Dropout 0.5; phase1 50 epochs at 3e-3, phase2 100
 epochs at 3e-5, constant rates; the augmentation of data.py. ``one_cycle``/``discriminative``
 (off by default) switch on the variant of recipe.py, with fastai's ``pct_start`` and ``moms``.
@@ -16,7 +16,6 @@ DEFAULTS = {
     "backend": "tensorflow",
     "beta_1": 0.9,
     "beta_2": 0.999,
-    "epsilon": 1e-7,
     "l2": 0.01,
     "dropout": 0.5,
     "dense_units": 512,

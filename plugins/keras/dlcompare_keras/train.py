@@ -37,9 +37,12 @@ def uniform_loss_accuracy(probs: np.ndarray, labels: np.ndarray) -> tuple[float,
 def versions(keras, backend: str, device: str) -> dict:
     out = {"keras": keras.__version__, "backend": backend, "python": platform.python_version(),
            "numpy": np.__version__, "device_name": platform.processor() or platform.machine()}
-    if backend == "tensorflow":
-        import tensorflow as tf
+    if backend != "tensorflow":
+        from importlib.metadata import version
 
+        out[backend] = version(backend)
+    if backend == "tensorflow":
+        tf = env.import_tensorflow()
         info = tf.sysconfig.get_build_info()
         out["tensorflow"] = tf.__version__
         out["cuda"] = info.get("cuda_version") if device != "cpu" else None
@@ -56,9 +59,7 @@ def peak_memory_mb(backend: str, device: str) -> float | None:
     if device == "cpu":
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
     if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        return env.import_tensorflow().config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
     return None
 
 
@@ -76,22 +77,36 @@ def train(run: Run) -> None:
     _train(run, cfg, keras)
 
 
-def _train(run: Run, cfg: dict, keras) -> None:
-    from . import checkpoint, data, model as model_lib, recipe, weights
+def build_model(run: Run, cfg: dict):
+    """(model, weights file or None): seeded, ImageNet body weights from the Keras cache when
+    ``run.pretrained`` is imagenet; a weights file that does not fit is a UserError."""
+    import keras
 
-    keras.utils.set_random_seed(run.seed)
-    weights_path = weights.ensure(run.arch, log=run.log) if run.pretrained == "imagenet" else None
+    from . import model as model_lib, weights
+
     if run.pretrained not in ("none", "imagenet"):
         raise UserError(f"train.pretrained must be none or imagenet, not {run.pretrained!r}")
+    if model_lib.BODIES[run.arch][0] and run.image_size < model_lib.MIN_SIZE:
+        raise UserError(f"keras.applications.{model_lib.BODIES[run.arch][0]} needs images of at least "
+                        f"{model_lib.MIN_SIZE} px (data.image_size is {run.image_size})")
+    weights_path = weights.ensure(run.arch, log=run.log) if run.pretrained == "imagenet" else None
+    keras.utils.set_random_seed(run.seed)
     try:
         model = model_lib.build(run.arch, run.image_size, run.n_classes, cfg["dense_units"], cfg["dropout"],
                                 cfg["l2"], weights_path, seed=run.seed)
-    except ValueError as exc:
+    except (ValueError, OSError, KeyError) as exc:
         if weights_path is None:
             raise
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"the cached Keras weights file {weights_path} does not load into {run.arch} "
                         f"({reason}); delete it so it is downloaded again, or replace it") from None
+    return model, weights_path
+
+
+def _train(run: Run, cfg: dict, keras) -> None:
+    from . import checkpoint, data, model as model_lib, recipe
+
+    model, weights_path = build_model(run, cfg)
     groups = model_lib.layer_groups(run.arch, model)
 
     arrays = {split: run.load(split) for split in ("train", "valid", "test")}
