@@ -28,10 +28,10 @@ from dlcompare.splitcache import load_classes  # noqa: E402
 from dlcompare.testing import make_split  # noqa: E402
 
 SIZES = (32, 12, 9)
-PARAMS = {"weight_decay": 0.02, "moms": [0.9, 0.8], "use_lr_find": True,
+LR_FIND_ITERATIONS = 12
+PARAMS = {"weight_decay": 0.02, "moms": [0.9, 0.8], "use_lr_find": False, "lr_find_iterations": LR_FIND_ITERATIONS,
           "phase1": {"epochs": 1, "lr": 2e-3}, "phase2": {"epochs": 2, "lr": [1e-5, 1e-3]},
           "augment": {"flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2}}
-LR_FIND_ITERATIONS = 12
 
 
 def make_run(root, split_dir, params=None, **overrides) -> Run:
@@ -56,17 +56,16 @@ def train_logged(run: Run) -> list[str]:
 
     lines, stdout = [], io.StringIO()
     run.log = lines.append
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("dlcompare_fastai.recipe.LR_FIND_ITERATIONS", LR_FIND_ITERATIONS)
-        with contextlib.redirect_stdout(stdout):
-            train(run)
+    with contextlib.redirect_stdout(stdout):
+        train(run)
     assert "\r" not in stdout.getvalue() and "\r" not in "".join(lines)
     return lines
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, split_dir):
-    """One real run: phase1 1 epoch, phase2 2 epochs, lr_find on, non-default recipe values."""
+    """One real run: phase1 1 epoch, phase2 2 epochs, lr_find consulted (not used), non-default
+    recipe values."""
     run = make_run(tmp_path_factory.mktemp("fastai-run"), split_dir)
     lines = train_logged(run)
     info = check_artifacts(run.out_dir, split_dir, run.n_classes)
@@ -256,6 +255,86 @@ def test_tiny_run_records_lr_find_and_interpretation(tiny_run):
         assert top["loss"] == pytest.approx(-math.log(probs[top["row"], labels[top["row"]]]), rel=1e-3)
     wrong = int((probs.argmax(1) != labels).sum())
     assert sum(c["count"] for c in interp["most_confused"]) == wrong
+    # consulted, not obeyed (use_lr_find false): the phases trained at the params' rates
+    assert extras["learning_rates"] == {"phase1": {"lr": 2e-3, "source": "params"},
+                                        "phase2": {"lr": [1e-5, 1e-3], "source": "params"}}
+    assert all(extras["lr_find"][p]["seconds"] > 0 for p in ("phase1", "phase2"))
+
+
+def test_phase_lr_uses_the_finder_only_when_asked():
+    from dlcompare_fastai import recipe
+
+    found = {"suggestions": {"valley": 2e-3, "slide": None, "minimum": 1e-2, "steep": 1e-6}}
+    cfg = recipe.settings({"phase2": {"lr": [5e-6, 5e-4]}})
+    assert cfg["lr_find_iterations"] == 100 and not cfg["use_lr_find"]      # fastai's num_it, consulted only
+    assert recipe.phase_lr(cfg, "phase1", found) == (3e-3, "params")
+    assert recipe.phase_lr(cfg, "phase2", found) == ([5e-6, 5e-4], "params")
+    used = recipe.settings({"use_lr_find": True})
+    assert recipe.phase_lr(used, "phase1", found) == (2e-3, "lr_find valley")
+    lr, source = recipe.phase_lr(used, "phase2", found)          # the configured spread (x100) kept
+    assert lr == pytest.approx([2e-5, 2e-3]) and source == "lr_find valley"
+    no_valley = {"suggestions": {"valley": None}}
+    assert recipe.phase_lr(used, "phase1", no_valley) == (3e-3, "params")    # finder failed: the params
+    with pytest.raises(UserError, match="lr_find_iterations above 0"):
+        recipe.settings({"use_lr_find": True, "lr_find_iterations": 0})
+
+
+def test_use_lr_find_trains_at_the_valley(tmp_path, split_dir):
+    """use_lr_find: the optimizer really gets the finder's suggestion (phase 2: slice around it)."""
+    params = {**copy.deepcopy(PARAMS), "use_lr_find": True,
+              "phase1": {"epochs": 1, "lr": 2e-3}, "phase2": {"epochs": 1, "lr": [1e-5, 1e-3]}}
+    run = make_run(tmp_path, split_dir, params=params)
+    lines = train_logged(run)
+    extras = json.loads((run.out_dir / RUN_INFO).read_text())["extras"]
+    for phase in ("phase1", "phase2"):
+        valley = extras["lr_find"][phase]["suggestions"]["valley"]
+        used = extras["learning_rates"][phase]
+        assert used["source"] == "lr_find valley" and valley > 0
+        peaks = extras["observed"][phase]["schedule"]["lr_max"]
+        if phase == "phase1":
+            assert used["lr"] == pytest.approx(valley) and peaks == pytest.approx([valley] * 3, rel=1e-3)
+        else:
+            assert used["lr"] == pytest.approx([valley / 100, valley])
+            assert peaks == pytest.approx([valley / 100, valley / 10, valley], rel=1e-3)
+    assert sum("trains at" in line and "lr_find valley" in line for line in lines) == 2
+
+
+def test_no_finder_when_iterations_are_zero(tmp_path, split_dir):
+    params = {**copy.deepcopy(PARAMS), "lr_find_iterations": 0,
+              "phase1": {"epochs": 1, "lr": 2e-3}, "phase2": {"epochs": 0, "lr": [1e-5, 1e-3]}}
+    run = make_run(tmp_path, split_dir, params=params)
+    lines = train_logged(run)
+    extras = json.loads((run.out_dir / RUN_INFO).read_text())["extras"]
+    assert extras["lr_find"] is None and not any("lr_find" in line for line in lines)
+
+
+def test_batch_bar_only_on_a_terminal(tmp_path, split_dir, monkeypatch):
+    """A live bar advances once per training batch when stdout is a terminal; nothing otherwise."""
+    from dlcompare import progress
+    from dlcompare_fastai import data, recipe
+    from dlcompare_fastai.callbacks import BatchBar
+
+    run = make_run(tmp_path, split_dir)
+    dls, _, _ = data.dataloaders(run, augment=False)
+    learn = recipe.build_learner(run, dls, recipe.settings(run.params))
+    calls = []
+
+    @contextlib.contextmanager
+    def fake_bar(total, description):
+        calls.append(["open", total, description])
+        yield lambda n=1: calls[-1].append(n)
+
+    monkeypatch.setattr(progress, "batch_bar", fake_bar)
+    learn.fit_one_cycle(2, 1e-3, cbs=[BatchBar("fastai/resnet18/seed0 phase1")])
+    per_epoch = len(dls.train)
+    assert calls == [["open", per_epoch, f"fastai/resnet18/seed0 phase1 {e}/2"] + [1] * per_epoch
+                     for e in (1, 2)]
+    monkeypatch.undo()
+    monkeypatch.setattr(progress, "is_interactive", lambda: False)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        learn.fit_one_cycle(1, 1e-3, cbs=[BatchBar("x")])
+    assert out.getvalue() == ""
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dlcompare import contract, splitcache, testing
+from dlcompare import contract, splitcache, testing, weights
 from dlcompare.glossary import ARCHS, HISTORY, PROBS, RUN_INFO
 from dlcompare.plugins import load_registry
 from dlcompare_torch import checkpoint, data, model as model_lib, recipe
@@ -62,7 +62,29 @@ def test_defaults_are_the_fastai_column_of_table_4_1():
     assert recipe.DEFAULTS["phase1"]["epochs"] == 15
     assert cfg["weight_decay"] == 0.01 and cfg["one_cycle"] and cfg["discriminative"]
     assert cfg["moms"] == [0.95, 0.85] and cfg["optimizer"] == "adamw"
-    assert cfg["augment"]["zoom"] == 1.0 and cfg["augment"]["flip_vertical"]
+    assert cfg["augment"]["zoom"] == 1.0 and cfg["augment"]["rotation"] == 10.0
+    # fastai's aug_transforms(flip_vert=True): dihedral instead of flips, warp 0.2, lighting 0.2
+    assert cfg["augment"]["dihedral"] and not cfg["augment"]["flip_horizontal"]
+    assert cfg["augment"]["warp"] == 0.2 and cfg["augment"]["contrast"] == 0.2
+
+
+def test_dihedral_is_fastais():
+    """fastai's Dihedral(p=0.5): half the images unchanged, the other half one of the 8
+    symmetries of the square drawn uniformly (so the identity 9/16 of the time, each other 1/16)."""
+    torch.manual_seed(0)
+    image = torch.arange(16, dtype=torch.uint8).view(1, 4, 4).expand(3, 4, 4).clone()
+    aug = data.augmentation({"dihedral": True})
+    symmetries = [torch.rot90(img, k, (1, 2)).numpy().tobytes() for img in (image, image.flip(2)) for k in range(4)]
+    assert len(set(symmetries)) == 8
+    draws = 4000
+    counts = {s: 0 for s in symmetries}
+    for _ in range(draws):
+        counts[aug(image).numpy().tobytes()] += 1      # a KeyError would be a non-symmetry
+    shares = [counts[s] / draws for s in symmetries]
+    assert shares[0] == pytest.approx(9 / 16, abs=0.03)
+    assert all(share == pytest.approx(1 / 16, abs=0.015) for share in shares[1:])
+    flips = data.augmentation({"flip_horizontal": True, "flip_vertical": True})
+    assert len({flips(image).numpy().tobytes() for _ in range(400)}) == 4
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -157,8 +179,13 @@ def test_augmentation_only_on_the_training_set():
     images, labels = testing.synthetic_images(16, 3, 16, seed=0)
     aug = data.augmentation(recipe.DEFAULTS["augment"])
     kinds = [type(t).__name__ for t in aug.transforms]
-    assert kinds == ["RandomHorizontalFlip", "RandomVerticalFlip", "RandomAffine", "ColorJitter"]
-    assert aug.transforms[2].degrees == [-10.0, 10.0] and aug.transforms[2].scale == (1.0, 1.1)
+    assert kinds == ["RandomDihedral", "RandomApply", "RandomPerspective", "RandomApply"]
+    affine, warp, lighting = aug.transforms[1], aug.transforms[2], aug.transforms[3]
+    assert affine.p == warp.p == lighting.p == 0.75                    # fastai's p_affine, p_lighting
+    assert affine.transforms[0].degrees == [-10.0, 10.0] and affine.transforms[0].scale == (1.0, 1.1)
+    assert warp.distortion_scale == 0.2
+    jitter = lighting.transforms[0]
+    assert jitter.brightness == jitter.contrast == (0.8, 1.2) and jitter.saturation is None
     assert data.augmentation({"flip_horizontal": False, "zoom": 1.0}) is None
 
     raw = torch.from_numpy(images).permute(0, 3, 1, 2)
@@ -258,6 +285,56 @@ def test_checkpoint_from_other_settings_is_ignored(reference, tmp_path):
     assert "other settings" in logs[0]
     (tmp_path / checkpoint.FILENAME).write_bytes(b"truncated")
     assert checkpoint.load(tmp_path, state["fingerprint"], log=logs.append) is None
+
+
+def test_progress_one_line_per_epoch_in_logs_a_bar_on_a_terminal(tmp_path, monkeypatch):
+    """Not a terminal: one log line per epoch and nothing else on stdout. A terminal: the live bar
+    advances once per training batch of every epoch."""
+    import contextlib
+    import io
+
+    from dlcompare import progress
+
+    monkeypatch.setattr(progress, "is_interactive", lambda: False)
+    lines, out = [], io.StringIO()
+    with contextlib.redirect_stdout(out):
+        TorchTrainer().train(make_run(tmp_path, out="plain", log=lines.append))
+    assert out.getvalue() == ""
+    assert [line.split()[1:4] for line in lines] == [["phase1", "epoch", "1/2"], ["phase1", "epoch", "2/2"],
+                                                      ["phase2", "epoch", "1/1"]]
+
+    bars = []
+
+    @contextlib.contextmanager
+    def fake_bar(total, description):
+        bars.append([total, description, 0])
+
+        def advance(n=1):
+            bars[-1][2] += n
+        yield advance
+
+    monkeypatch.setattr(progress, "batch_bar", fake_bar)
+    TorchTrainer().train(make_run(tmp_path, out="tty"))
+    per_epoch = 24 // 8          # make_run: 24 training images, batch 8
+    assert bars == [[per_epoch, f"torch/resnet18/seed0 {p} {e}", per_epoch]
+                    for p, e in (("phase1", "1/2"), ("phase1", "2/2"), ("phase2", "1/1"))]
+
+
+def test_pretrained_body_comes_from_the_seeded_hub_cache(tmp_path, monkeypatch):
+    """pretrained: imagenet builds the body from the torch hub cache (IMAGENET1K_V1 file name,
+    here seeded with known tensors; no network), the head stays freshly initialised."""
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    torch.manual_seed(7)
+    seeded = torchvision.models.resnet18()
+    path = weights.cached_weights_path("resnet18")
+    path.parent.mkdir(parents=True)
+    torch.save(seeded.state_dict(), path)
+    net = model_lib.build("resnet18", 3, "imagenet", log=lambda _: None)
+    assert torch.equal(net[0][0].weight, seeded.conv1.weight)
+    assert torch.equal(net[0][7][1].bn2.running_var, seeded.layer4[1].bn2.running_var)
+    assert net[1][-1].out_features == 3
 
 
 @pytest.mark.slow

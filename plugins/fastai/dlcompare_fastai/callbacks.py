@@ -1,21 +1,24 @@
-"""One fastai callback per phase: the history row, one log line and a checkpoint after each epoch,
-and a record of what the optimizer really used (the one-cycle schedule fastai runs, per layer
-group, and the learning rate, momentum and weight decay each batch saw), so tests and the memoir
-check the recipe that ran rather than the one that was asked for.
+"""fastai callbacks. ``PhaseLog`` (one per phase): the history row, one log line and a
+checkpoint after each epoch, and a record of what the optimizer really used (the one-cycle
+schedule fastai runs, per layer group, and the learning rate, momentum and weight decay each
+batch saw), so tests and the memoir check the recipe that ran rather than the one asked for.
 
-It runs after fastai's Recorder (order 50) and ParamScheduler (order 60): at ``after_epoch`` the
+PhaseLog runs after fastai's Recorder (order 50) and ParamScheduler (order 60): at ``after_epoch`` the
 recorder holds the epoch's losses and accuracy, and at ``before_batch`` the one-cycle schedule has
-already set this batch's hyper-parameters.
+already set this batch's hyper-parameters. ``BatchBar``: a live bar on a terminal only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
 from fastai.callback.core import Callback
 from fastai.callback.schedule import ParamScheduler
 from fastai.torch_core import find_bs, tensor
+
+from dlcompare import progress
 
 
 def one_cycle_schedule(learn) -> dict | None:
@@ -89,3 +92,34 @@ class PhaseLog(Callback):
                "seconds": time.perf_counter() - self.start}
         smooth = self.recorder.smooth_loss
         self.on_epoch(row, (int(smooth.count), float(smooth.val)))
+
+
+class BatchBar(Callback):
+    """A live per-batch bar over each training epoch on a terminal, nothing in a log file (the
+    plugin removes fastprogress's bars, which write ``\\r`` lines into logs): the same bar as the
+    torch plugin's, from dlcompare.progress."""
+
+    order = 66
+
+    def __init__(self, description: str):
+        self.description, self.stack, self.advance = description, None, None
+
+    def before_train(self):
+        self.stack = contextlib.ExitStack()
+        label = f"{self.description} {self.epoch + 1}/{self.n_epoch}"
+        self.advance = self.stack.enter_context(progress.batch_bar(len(self.dl), label))
+
+    def after_batch(self):
+        if self.training and self.advance is not None:
+            self.advance()
+
+    def after_train(self):
+        self._close()
+
+    def after_fit(self):
+        self._close()       # also when training was cancelled mid-epoch
+
+    def _close(self):
+        if self.stack is not None:
+            self.stack.close()
+        self.stack = self.advance = None

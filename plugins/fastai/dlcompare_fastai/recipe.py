@@ -5,11 +5,18 @@ one-cycle momentums, weight decay, phase 1 = body frozen except BatchNorm with
 is a different schedule.
 
 Every value comes from the ``fastai:`` params section; the defaults below are the thesis's.
+
+The learning-rate finder runs before each phase whenever ``lr_find_iterations`` > 0 (fastai's
+default, 100, in the thesis profile) and its suggestions go into run.json for the memoir. As in
+the thesis it is consulted, not obeyed: the phases train with the fixed rates of the params unless
+``use_lr_find`` is true, in which case phase 1 trains at the ``valley`` suggestion and phase 2 at
+``slice(valley * lo / hi, valley)`` (the configured spread, moved to the suggestion).
 """
 
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 import torchvision.models
@@ -22,12 +29,15 @@ from fastai.vision.learner import vision_learner
 from fastcore.basics import noop
 
 from dlcompare import weights
+from dlcompare.errors import UserError
 
+LR_FIND_ITERATIONS = 100     # fastai's lr_find default num_it
+LR_FIND_SUGGESTION = "valley"   # the suggestion use_lr_find trains with (fastai's default one)
 DEFAULTS = {"weight_decay": 0.01, "moms": [0.95, 0.85], "use_lr_find": False,
+            "lr_find_iterations": LR_FIND_ITERATIONS,
             "phase1": {"epochs": 15, "lr": 3e-3}, "phase2": {"epochs": 40, "lr": [5e-6, 5e-4]}}
 # fastai's one-cycle defaults (fit_one_cycle), recorded in run.json with the rest of the recipe.
 ONE_CYCLE = {"pct_start": 0.25, "div": 25.0, "div_final": 1e5}
-LR_FIND_ITERATIONS = 100
 HEAD = ("fastai create_head: AdaptiveConcatPool2d, Flatten, BatchNorm1d, Dropout(0.25), Linear(2*nf, 512), "
         "ReLU, BatchNorm1d, Dropout(0.5), Linear(512, n_classes)")
 
@@ -37,7 +47,23 @@ def settings(section: dict) -> dict:
     cfg = {**DEFAULTS, **(section or {})}
     for phase in ("phase1", "phase2"):
         cfg[phase] = {**DEFAULTS[phase], **cfg.get(phase, {})}
+    if cfg["use_lr_find"] and int(cfg["lr_find_iterations"]) < 1:
+        raise UserError("fastai.use_lr_find needs the finder: set fastai.lr_find_iterations above 0")
     return cfg
+
+
+def phase_lr(cfg: dict, phase: str, found: dict | None):
+    """The rate(s) ``phase`` trains with (a number or [lo, hi]) and where they came from.
+
+    The params' rates, unless ``use_lr_find`` and the finder gave a ``valley`` suggestion.
+    """
+    lr = cfg[phase]["lr"]
+    suggestion = ((found or {}).get("suggestions") or {}).get(LR_FIND_SUGGESTION)
+    if not cfg["use_lr_find"] or not suggestion:
+        return lr, "params"
+    if isinstance(lr, (list, tuple)):
+        return [suggestion * float(lr[0]) / float(lr[1]), suggestion], f"lr_find {LR_FIND_SUGGESTION}"
+    return suggestion, f"lr_find {LR_FIND_SUGGESTION}"
 
 
 def fastai_lr(lr):
@@ -76,21 +102,21 @@ def parameter_counts(learn) -> dict:
             "layer_groups": len(groups), "group_sizes": groups, "head": sum(p.numel() for p in module_params(learn.model[1]))}
 
 
-def fit_phase(learn, cfg: dict, phase: str, cbs, start_epoch: int = 0) -> None:
-    learn.fit_one_cycle(cfg[phase]["epochs"], fastai_lr(cfg[phase]["lr"]), cbs=cbs, start_epoch=start_epoch,
-                        **ONE_CYCLE)
+def fit_phase(learn, cfg: dict, phase: str, lr, cbs, start_epoch: int = 0) -> None:
+    """``fit_one_cycle`` for one phase at ``lr`` (from :func:`phase_lr`)."""
+    learn.fit_one_cycle(cfg[phase]["epochs"], fastai_lr(lr), cbs=cbs, start_epoch=start_epoch, **ONE_CYCLE)
 
 
-def lr_find(learn, num_it: int | None = None) -> dict:
-    """Run fastai's lr_find and return its four suggestions and the curve (for the memoir).
+def lr_find(learn, num_it: int = LR_FIND_ITERATIONS) -> dict:
+    """Run fastai's lr_find and return its four suggestions, the curve and its cost (for the memoir).
 
-    The thesis consulted it but trained with the fixed rates of Table 4.1; so does this plugin.
-    The finder restores the weights it started from. Suggestions are computed here, one by one,
+    The finder restores the weights (and optimizer state) it started from. Suggestions are computed here, one by one,
     on the same trimmed curve fastai uses, because fastai lets one failing suggestion (``slide``
     needs 20 points; a loss that diverges early gives fewer) lose them all.
     """
-    num_it = num_it or LR_FIND_ITERATIONS
+    began = time.perf_counter()
     learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=None)
+    seconds = time.perf_counter() - began
     lrs = torch.tensor(learn.recorder.lrs[num_it // 10:-5])
     losses = torch.tensor([float(v) for v in learn.recorder.losses[num_it // 10:-5]])
     finite = torch.nonzero(torch.isnan(losses))
@@ -104,7 +130,7 @@ def lr_find(learn, num_it: int | None = None) -> dict:
             suggestions[func.__name__] = None
     curve = {"lr": [float(v) for v in learn.recorder.lrs],
              "loss": [_finite(float(v)) for v in learn.recorder.losses]}
-    return {"suggestions": suggestions, "curve": curve, "iterations": num_it}
+    return {"suggestions": suggestions, "curve": curve, "iterations": num_it, "seconds": seconds}
 
 
 def _finite(value):

@@ -19,7 +19,11 @@ from dlcompare.contract import Run
 from dlcompare.glossary import PHASES
 
 from . import checkpoint, data, interpret, recipe
-from .callbacks import PhaseLog, new_observed
+from .callbacks import BatchBar, PhaseLog, new_observed
+
+
+def fastai_lr_text(lr) -> str:
+    return f"slice({lr[0]:.2e}, {lr[1]:.2e})" if isinstance(lr, (list, tuple)) else f"{lr:.2e}"
 
 
 def versions(device: torch.device) -> dict:
@@ -67,7 +71,8 @@ def recipe_summary(run: Run, cfg: dict) -> dict:
         "phase1": cfg["phase1"], "phase2": cfg["phase2"],
         "augment": {**augment, "flip": "dihedral (8 symmetries)" if augment["flip_vert"] else "horizontal"},
         "batch_size": run.batch_size, "image_size": run.image_size,
-        "use_lr_find": cfg["use_lr_find"], "precision": "float32",
+        "use_lr_find": cfg["use_lr_find"], "lr_find_iterations": cfg["lr_find_iterations"],
+        "precision": "float32",
     }
 
 
@@ -111,10 +116,14 @@ def _train(run: Run, device: torch.device) -> None:
             run.log(f"{run.prefix}: resuming after {phase} epoch {start}")
         if start >= epochs:
             continue
-        if start == 0 and cfg["use_lr_find"]:
-            lr_finds[phase] = recipe.lr_find(learn)
+        if start == 0 and cfg["lr_find_iterations"] > 0:
+            lr_finds[phase] = recipe.lr_find(learn, int(cfg["lr_find_iterations"]))
             run.log(f"{run.prefix}: {phase} lr_find suggests " + ", ".join(
-                f"{k} {v:.2e}" for k, v in lr_finds[phase]["suggestions"].items() if v is not None))
+                f"{k} {v:.2e}" for k, v in lr_finds[phase]["suggestions"].items() if v is not None)
+                + f" ({lr_finds[phase]['seconds']:.1f}s)")
+        lr, lr_source = recipe.phase_lr(cfg, phase, lr_finds.get(phase))   # resumed: the saved finder's
+        if lr_source != "params" and start == 0:
+            run.log(f"{run.prefix}: {phase} trains at {fastai_lr_text(lr)} ({lr_source})")
 
         def on_epoch(row, smooth_loss, phase=phase, epochs=epochs):
             history.append(row)
@@ -128,7 +137,8 @@ def _train(run: Run, device: torch.device) -> None:
         log_cb = PhaseLog(phase, start, observed.setdefault(phase, new_observed()), counters, on_epoch)
         if start:
             log_cb.smooth_loss_state = state["smooth_loss"]
-        recipe.fit_phase(learn, cfg, phase, cbs=[log_cb], start_epoch=start)
+        recipe.fit_phase(learn, cfg, phase, lr, cbs=[log_cb, BatchBar(f"{run.prefix} {phase}")],
+                         start_epoch=start)
 
     began = time.perf_counter()
     valid_probs, valid_targets, valid_losses = learn.get_preds(dl=dls.valid, with_loss=True)
@@ -155,6 +165,8 @@ def _train(run: Run, device: torch.device) -> None:
             "parameter_counts": counts,
             "observed": observed,
             "lr_find": lr_finds or None,
+            "learning_rates": {p: dict(zip(("lr", "source"), recipe.phase_lr(cfg, p, lr_finds.get(p))))
+                               for p in PHASES},
             "interpretation": interpret.interpretation(learn, dls.valid, valid_probs, valid_targets, valid_losses,
                                                        source, run.split_dir),
             "deterministic": device.type == "cpu",

@@ -10,7 +10,6 @@ for both; for random init the first BatchNorm absorbs the scale anyway).
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
 import resource
 import time
@@ -138,12 +137,9 @@ def _train(run: Run, device: torch.device) -> None:
     engine = Engine(net, device)
     groups = model_lib.layer_groups(run.arch, engine.net)
 
-    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = (run.load(s) for s in ("train", "valid", "test"))
-    workers = min(8, os.cpu_count() or 1) if cuda else 0
-    train_loader = data.loader(train_x, train_y, run.batch_size, True, run.seed,
-                               data.augmentation(cfg["augment"]), workers=workers, pin_memory=cuda)
-    eval_loaders = {split: data.loader(x, y, run.batch_size, False, run.seed, pin_memory=cuda)
-                    for split, (x, y) in (("valid", (valid_x, valid_y)), ("test", (test_x, test_y)))}
+    train_loader, eval_loaders = data.run_loaders(run, cfg["augment"], cuda)
+    train_y = train_loader.dataset.labels
+    valid_y, test_y = (eval_loaders[split].dataset.labels for split in ("valid", "test"))
 
     key = checkpoint.fingerprint(arch=run.arch, seed=run.seed, pretrained=run.pretrained,
                                  image_size=run.image_size, batch_size=run.batch_size,

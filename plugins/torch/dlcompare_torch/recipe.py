@@ -8,6 +8,9 @@ DEFAULTS is the fastai column of the thesis's Table 4.1, written out the way fas
   (fastai's ``wd_bn_bias=False``);
 - ``fit_one_cycle``: OneCycleLR with pct_start 0.25, cosine annealing, lr from max/25 up to max and
   down to max/1e5 (fastai's div=25, div_final=1e5), beta1 cycling 0.95 -> 0.85 -> 0.95;
+- augmentation: fastai's ``aug_transforms(flip_vert=True)`` in torchvision.transforms.v2: with
+  probability 1/2 one of the 8 dihedral symmetries (no separate flips), rotation 10, zoom 1.1,
+  warp 0.2 and lighting 0.2, each with probability 0.75;
 - phase1: 15 epochs at 3e-3 for every group (head + body BatchNorm train); phase2: 40 epochs,
   rates 5e-6 .. 5e-4 spread geometrically over the three layer groups (fastai's ``slice``).
 """
@@ -30,8 +33,8 @@ DEFAULTS = {
     "discriminative": True,
     "phase1": {"epochs": 15, "lr": 3e-3},
     "phase2": {"epochs": 40, "lr": [5e-6, 5e-4]},
-    "augment": {"flip_horizontal": True, "flip_vertical": True, "rotation": 10.0, "zoom": 1.1,
-                "brightness": 0.2},
+    "augment": {"flip_horizontal": False, "flip_vertical": False, "dihedral": True, "rotation": 10.0,
+                "zoom": 1.1, "warp": 0.2, "brightness": 0.2, "contrast": 0.2},
 }
 DIV = 25.0          # one-cycle: start lr = max lr / DIV (fastai div)
 DIV_FINAL = 1e5     # one-cycle: final lr = max lr / DIV_FINAL (fastai div_final)
