@@ -53,6 +53,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_throughput.py
 
 lock:  ## re-pin from the current .venv, then mirror the pins into environment.yml
 	{ sed -n '1,2p' requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^dlcompare'; } > requirements.lock.new

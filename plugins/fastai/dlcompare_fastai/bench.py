@@ -9,6 +9,8 @@ float32 as in the thesis (the torch plugin uses autocast on CUDA).
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,7 +45,8 @@ def setup(cfg, augment: bool = True):
     images, labels = synthetic_images(n, cfg.classes, cfg.size, seed=0)
     arrays = {"train": (images, labels), "valid": (images[: cfg.batch], labels[: cfg.batch]),
               "test": (images, labels)}
-    workdir = Path(tempfile.mkdtemp(prefix="dlcompare-bench-fastai-"))
+    workdir = Path(tempfile.mkdtemp(prefix="dlcompare-bench-fastai-"))   # fastai's path/model_dir
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     run = SimpleNamespace(arch=cfg.arch, classes=[f"class_{i}" for i in range(cfg.classes)],
                           load=arrays.__getitem__, batch_size=cfg.batch, device=str(device),
                           pretrained="none", checkpoint_dir=workdir, params={}, log=lambda line: None)
