@@ -445,3 +445,18 @@ def test_report_dependencies_are_declared_alike_for_snakemake_and_dvc():
     for tool in ("snakemake", "dvc"):
         job = next(j for j in jobs[tool] if j["name"] == "report")
         assert needed <= set(job["inputs"]), tool
+
+
+def test_rate_used_is_what_the_run_recorded(tmp_path, monkeypatch):
+    """With fastai.use_lr_find the run trains at the finder's suggestion: show that, not params."""
+    out, params, _ = build(tmp_path, monkeypatch, libraries=("fastai",), seeds=(0,))
+    info_path = tmp_path / G.run_dir("results", "fastai", "resnet18", 0) / G.RUN_INFO
+    info = json.loads(info_path.read_text())
+    info["extras"]["learning_rates"] = {"phase1": {"lr": 0.0123, "source": "lr_find"},
+                                        "phase2": {"lr": [1e-05, 0.001], "source": "lr_find"}}
+    info_path.write_text(json.dumps(info))
+    from dlcompare.report import build_report
+    build_report(params, lambda msg: None)
+    rows = {r[2][0]: r for r in html_table(out, "tab-lr-find")[1:]}
+    assert rows["phase1"][-1][0] == "0.0123"
+    assert rows["phase2"][-1][0] == "[1e-05, 0.001]"

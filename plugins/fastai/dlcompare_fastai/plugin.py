@@ -7,6 +7,7 @@ plugins` lists this plugin even when fastai itself is broken.
 from __future__ import annotations
 
 import dlcompare
+from dlcompare import torch_runtime
 from dlcompare.contract import Run, Trainer
 from dlcompare.weights import TORCHVISION_NAMES
 
@@ -21,9 +22,7 @@ class FastaiTrainer(Trainer):
         return fastai.__version__
 
     def gpu_count(self) -> int:
-        import torch
-
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return torch_runtime.gpu_count()
 
     def train(self, run: Run) -> None:
         from .train import train

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import resource
 import time
 
 import fastai
@@ -15,6 +14,7 @@ import torchvision
 from fastai.torch_core import set_seed
 
 from dlcompare import weights
+from dlcompare.torch_runtime import peak_memory_mb
 from dlcompare.contract import Run
 from dlcompare.glossary import PHASES
 
@@ -32,13 +32,6 @@ def versions(device: torch.device) -> dict:
             "cuda": torch.version.cuda if cuda else None,
             "device_name": torch.cuda.get_device_name(device) if cuda else (platform.processor() or platform.machine()),
             "python": platform.python_version()}
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """CUDA: most memory allocated by tensors; CPU: the process's peak resident set."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
 
 
 @contextlib.contextmanager

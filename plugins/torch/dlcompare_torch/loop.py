@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import resource
 import time
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 import torchvision
 
 from dlcompare import progress, weights
+from dlcompare.torch_runtime import peak_memory_mb
 from dlcompare.contract import Run
 from dlcompare.glossary import PHASES
 
@@ -94,13 +94,6 @@ def versions(device: torch.device) -> dict:
         "device_name": torch.cuda.get_device_name(device) if cuda else (platform.processor() or platform.machine()),
         "python": platform.python_version(),
     }
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """CUDA: most memory allocated by tensors; CPU: the process's peak resident set."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dlcompare
+from dlcompare import torch_runtime
 from dlcompare.contract import Run, Trainer
 from dlcompare.glossary import ARCHS
 
@@ -20,9 +21,7 @@ class TorchTrainer(Trainer):
         return torch.__version__
 
     def gpu_count(self) -> int:
-        import torch
-
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return torch_runtime.gpu_count()
 
     def train(self, run: Run) -> None:
         from .loop import train

@@ -83,6 +83,16 @@ def _rate(values: list[float]) -> Cell:
     return Cell(f"{lo:.1e}" if f"{lo:.1e}" == f"{hi:.1e}" else f"{lo:.1e}–{hi:.1e}", mean)
 
 
+def _used_rate(inputs: Inputs, arch: str, library: str, phase: str, seed):
+    """The rate a run trained the phase with: what it recorded, else its library's params."""
+    for run in inputs.runs:
+        if (run.arch, run.library, run.seed) == (arch, library, seed):
+            recorded = ((run.info.get("extras") or {}).get("learning_rates") or {}).get(phase)
+            if isinstance(recorded, dict) and recorded.get("lr") is not None:
+                return recorded["lr"]
+    return ((inputs.params.get(library) or {}).get(phase) or {}).get("lr")
+
+
 def lr_find_table(inputs: Inputs) -> Table | None:
     """The finder's suggestions per model, library and phase (mean, and range over seeds), with
     the learning rate the phase was trained with (the library's params)."""
@@ -99,15 +109,17 @@ def lr_find_table(inputs: Inputs) -> Table | None:
                 results = found.get((arch, library, phase))
                 if not results:
                     continue
-                used = ((inputs.params.get(library) or {}).get(phase) or {}).get("lr")
+                used = [_used_rate(inputs, arch, library, phase, seed) for seed, _ in results]
+                shown = list(dict.fromkeys(fmt_value(u) for u in used))
                 rows.append([Cell(arch, arch), Cell(library, library), Cell(phase, phase),
                              Cell(str(len(results)), len(results)),
                              *[_rate([r["suggestions"].get(n) for _, r in results]) for n in names],
-                             Cell(fmt_value(used), used if isinstance(used, (int, float)) else None,
-                                  missing=used is None)])
+                             Cell(" / ".join(shown), used[0] if isinstance(used[0], (int, float)) else None,
+                                  missing=all(u is None for u in used))])
     return Table("lr-find", "Learning-rate finder suggestions recorded before each phase (the range "
-                 "over seeds when they differ), next to the rate the phase was trained with. As in the "
-                 "thesis, the finder is consulted and the fixed rates of the parameters are used.",
+                 "over seeds when they differ), next to the rate each phase was trained with, as the runs "
+                 "recorded it (the parameters' fixed rates unless the library trained at the finder's "
+                 "suggestion).",
                  ["Model", "Library", "Phase", "Seeds", *names, "Rate used"], rows, 3)
 
 
