@@ -1,7 +1,7 @@
 """The course tables (reports/courses/) against the thesis text, and adding a course without code.
 
-The thesis's Table 3.1 and Table 3.2 are parsed from its text here (../shared/seeds/, or
-$DLCOMPARE_THESIS), so a mistyped row, mark or number in the data files fails."""
+The thesis's Table 3.1 and Table 3.2 are parsed from its text here (reports/reference/thesis.txt,
+or $DLCOMPARE_THESIS), so a mistyped row, mark or number in the data files fails."""
 
 from __future__ import annotations
 
