@@ -22,6 +22,8 @@ import copy
 import torch
 import torch.nn as nn
 
+from dlcompare.rates import phase_lrs  # noqa: F401  (part of this module's API)
+
 DEFAULTS = {
     "optimizer": "adamw",
     "betas": [0.9, 0.99],
@@ -49,22 +51,6 @@ def settings(section: dict) -> dict:
         else:
             merged[key] = value
     return merged
-
-
-def phase_lrs(cfg: dict, phase: str, n_groups: int) -> list[float]:
-    """One learning rate per layer group for ``phase``.
-
-    A single lr applies to every group. A range [lo, hi] is spread geometrically over the groups
-    (lo for the earliest, hi for the head) when ``discriminative``; otherwise every group gets hi.
-    """
-    lr = cfg[phase]["lr"]
-    if not isinstance(lr, (list, tuple)):
-        return [float(lr)] * n_groups
-    lo, hi = float(lr[0]), float(lr[-1])
-    if not cfg["discriminative"] or n_groups == 1:
-        return [hi] * n_groups
-    step = (hi / lo) ** (1 / (n_groups - 1))
-    return [lo * step ** i for i in range(n_groups)]
 
 
 def _no_decay(module, name: str) -> bool:
