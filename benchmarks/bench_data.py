@@ -5,8 +5,8 @@ and what the decoded split cache saves per training epoch.
     python benchmarks/bench_data.py --native 1024       # photographs closer to the real release
     python benchmarks/bench_data.py --skip-digits --size 128
 
-- download: the stand-in (dlcompare.testing_isic, nested in a folder as in the Kaggle zip) is
-  zipped and served by a loopback HTTP server; `dlcompare.download` fetches it with data.url +
+- download: the stand-in (dlcompare.testing.isic, nested in a folder as in the Kaggle zip) is
+  zipped and served by a loopback HTTP server; `dlcompare.data.download` fetches it with data.url +
   data.sha256, verifies, extracts safely and moves it into data/raw.
 - clean / split: the real stage functions, on the thesis's parameters (min 60 images per class,
   20 % validation, 256 px as configs/thesis.yaml); split is also timed with a single decoding
@@ -38,12 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompare import images, params as params_mod, splitcache
-from dlcompare.cleaning import clean
-from dlcompare.download import download
+from dlcompare.data import images, splitcache
+from dlcompare import params as params_mod
+from dlcompare.data.cleaning import clean
+from dlcompare.data.download import download
 from dlcompare.glossary import CLEAN_DIR, RESULTS_DIR, SPLIT_DIR
-from dlcompare.splitting import SPLIT_REPORT, run_split, split
-from dlcompare.testing_isic import make_isic_raw
+from dlcompare.data.splitting import SPLIT_REPORT, run_split, split
+from dlcompare.testing.isic import make_isic_raw
 
 REPO = Path(__file__).resolve().parent.parent
 KAGGLE_FOLDER = "Skin cancer ISIC The International Skin Imaging Collaboration"

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcompare import cli, images
+from dlcompare import cli
+from dlcompare.data import images
 from dlcompare import params as params_mod
-from dlcompare.cleaning import clean, run_clean
+from dlcompare.data.cleaning import clean, run_clean
 from dlcompare.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent

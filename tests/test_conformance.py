@@ -9,11 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from dlcompare import params as params_mod, training
+from dlcompare import params as params_mod
+from dlcompare.host import training
 from dlcompare.conformance import runner
 from dlcompare.conformance.reference import ReferenceTrainer
 from dlcompare.errors import UserError
-from dlcompare.plugins import Registry
+from dlcompare.host.plugins import Registry
 
 
 def check(trainer, params=None, workdir=None):

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from dlcompare import contract, testing
+from dlcompare.host import contract
+from dlcompare import testing
 from dlcompare.glossary import HISTORY, HISTORY_COLUMNS, PROBS, RUN_INFO
 
 N_VALID, N_TEST, K = 18, 12, 3

@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 from dlcompare import params as params_mod
-from dlcompare.digits import to_rgb
-from dlcompare.download import download
+from dlcompare.data.digits import to_rgb
+from dlcompare.data.download import download
 
 
 def digits_params(**data) -> dict:

@@ -17,7 +17,7 @@ import pytest
 import requests
 from PIL import Image
 
-from dlcompare import download as dl
+from dlcompare.data import download as dl
 from dlcompare import params as params_mod
 from dlcompare.cli import main
 from dlcompare.errors import UserError
@@ -470,7 +470,7 @@ def _zeros_tar(n_bytes: int) -> bytes:
 
 @pytest.mark.parametrize("build", [_zeros_zip, _zeros_tar], ids=["zip", "tar.gz"])
 def test_decompression_bomb_archive_is_refused(work, server, monkeypatch, build):
-    from dlcompare import safe_extract
+    from dlcompare.data import safe_extract
     monkeypatch.setattr(safe_extract, "RATIO_FLOOR", 1 << 20)   # 1 MiB instead of 256 MiB: a small bomb
     archive = build(4 << 20)                                     # 4 MiB of zeros in a few kB
     assert len(archive) * safe_extract.MAX_RATIO < 4 << 20
@@ -481,7 +481,7 @@ def test_decompression_bomb_archive_is_refused(work, server, monkeypatch, build)
 
 
 def test_archive_with_too_many_entries_is_refused(work, server, monkeypatch):
-    from dlcompare import safe_extract
+    from dlcompare.data import safe_extract
     monkeypatch.setattr(safe_extract, "MAX_MEMBERS", 5)
     archive = make_zip(isic_members())
     with pytest.raises(UserError, match=r"decompression bomb refused: .* has 11 entries \(limit 5\)"):
@@ -491,7 +491,7 @@ def test_archive_with_too_many_entries_is_refused(work, server, monkeypatch):
 
 def test_interrupt_during_extraction_leaves_nothing(work, server, monkeypatch):
     """Ctrl-C (or any crash) half-way through extraction: no data/raw, no temporary folders."""
-    from dlcompare import safe_extract
+    from dlcompare.data import safe_extract
     real = safe_extract.extract
 
     def extract_then_interrupt(archive, dest):

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from dlcompare import cli, contract, evaluate, glossary, testing
+from dlcompare import cli, glossary, testing
+from dlcompare.host import contract, evaluate
 from dlcompare.errors import UserError
 
 # 4 images, 2 classes. Predictions: 0, 1, 1, 1 -> one mistake (image 1, true class 0).

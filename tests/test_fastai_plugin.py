@@ -20,11 +20,11 @@ import torch
 
 pytest.importorskip("fastai")
 
-from dlcompare import weights  # noqa: E402
-from dlcompare.contract import Run, check_artifacts  # noqa: E402
+from dlcompare.kit import weights  # noqa: E402
+from dlcompare.host.contract import Run, check_artifacts  # noqa: E402
 from dlcompare.errors import UserError  # noqa: E402
 from dlcompare.glossary import ARCHS, HISTORY, PROBS, RUN_INFO  # noqa: E402
-from dlcompare.splitcache import load_classes  # noqa: E402
+from dlcompare.data.splitcache import load_classes  # noqa: E402
 from dlcompare.testing import make_split  # noqa: E402
 
 SIZES = (32, 12, 9)
@@ -73,7 +73,7 @@ def tiny_run(tmp_path_factory, split_dir):
 
 
 def test_registered_with_every_canonical_architecture():
-    from dlcompare.plugins import load_registry
+    from dlcompare.host.plugins import load_registry
 
     import fastai
 

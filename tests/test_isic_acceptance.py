@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from dlcompare import cli
-from dlcompare.testing_isic import EXPECTED, TEST_COUNTS, TRAIN_COUNTS, make_isic_raw
+from dlcompare.testing.isic import EXPECTED, TEST_COUNTS, TRAIN_COUNTS, make_isic_raw
 
 REPO = Path(__file__).resolve().parent.parent
 THESIS = ["--params", str(REPO / "params.yaml"), "--set", "data.min_images_per_class=60",

@@ -26,10 +26,12 @@ from dlcompare_keras import env  # noqa: E402
 
 keras = env.import_keras("tensorflow")
 
-from dlcompare import contract, splitcache, testing  # noqa: E402
+from dlcompare.host import contract  # noqa: E402
+from dlcompare.data import splitcache
+from dlcompare import testing
 from dlcompare.errors import UserError  # noqa: E402
 from dlcompare.glossary import ARCHS, HISTORY, PROBS, RUN_INFO  # noqa: E402
-from dlcompare.plugins import load_registry  # noqa: E402
+from dlcompare.host.plugins import load_registry  # noqa: E402
 from dlcompare_keras import checkpoint, data, model as model_lib, recipe, weights  # noqa: E402
 from dlcompare_keras.plugin import KerasTrainer  # noqa: E402
 from dlcompare_keras.settings import DEFAULTS, settings  # noqa: E402
@@ -540,7 +542,9 @@ def test_torch_backend_trains_too(tmp_path):
     code = (
         "import json\n"
         "from pathlib import Path\n"
-        "from dlcompare import contract, splitcache, testing\n"
+        "from dlcompare import testing\n"
+        "from dlcompare.host import contract\n"
+        "from dlcompare.data import splitcache\n"
         f"root = Path({str(tmp_path)!r})\n"
         "testing.make_split(root, n_classes=3, sizes=(24, 9, 6), image_size=16)\n"
         "(root / 'out').mkdir()\n"

@@ -10,15 +10,16 @@ import pytest
 import yaml
 
 import dlcompare
-from dlcompare import cli, listing, plugins
-from dlcompare.contract import Trainer
+from dlcompare import cli
+from dlcompare.host import listing, plugins
+from dlcompare.host.contract import Trainer
 from dlcompare.errors import UserError
 
 _ids = itertools.count()
 
 GOOD = '''
 import dlcompare
-from dlcompare.contract import Trainer
+from dlcompare.host.contract import Trainer
 
 class Good(Trainer):
     name = "{name}"
@@ -121,7 +122,7 @@ def test_builtins_load_first_and_win_a_name_clash(fakes, monkeypatch):
 
 def test_plugin_modules_import_no_heavy_library():
     """`dlcompare plugins` must list installed plugins without importing their libraries."""
-    code = ("import sys; from dlcompare.plugins import load_registry; r = load_registry(); "
+    code = ("import sys; from dlcompare.host.plugins import load_registry; r = load_registry(); "
             "print(sorted(r.trainers), sorted(r.failures)); "
             "print([m for m in ('torch', 'tensorflow', 'keras', 'fastai', 'jax') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

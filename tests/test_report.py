@@ -1,7 +1,7 @@
 """The memoir (`dlcompare report`): rendering from realistic artifacts, partial results, hostile
 class names, one library only. Inputs are made the way the pipeline makes them: PNGs cleaned and
 split by the real stages, run artifacts written through the run contract's helpers and checked
-with check_artifacts, metrics computed by dlcompare.evaluate. LaTeX and Chromium checks are in
+with check_artifacts, metrics computed by dlcompare.host.evaluate. LaTeX and Chromium checks are in
 test_report_render.py (slow)."""
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import pytest
 from html.parser import HTMLParser
 from PIL import Image
 
-from dlcompare import cleaning, contract, evaluate, glossary as G, params as params_mod, splitting
+from dlcompare.data import cleaning, splitting
+from dlcompare.host import contract, evaluate
+from dlcompare import glossary as G, params as params_mod
 from dlcompare.errors import UserError
 from dlcompare.testing import synthetic_images
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from dlcompare.contract import Run
-from dlcompare.splitcache import load_classes
+from dlcompare.host.contract import Run
+from dlcompare.data.splitcache import load_classes
 from dlcompare.testing import make_split
 
 SIZES = (30, 13, 7)     # none a multiple of the batch: partial batches everywhere

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlcompare import cli, images, splitcache
+from dlcompare import cli
+from dlcompare.data import images, splitcache
 from dlcompare.errors import UserError
 from dlcompare.glossary import MANIFEST_COLUMNS, SPLITS
-from dlcompare.splitting import run_split
+from dlcompare.data.splitting import run_split
 from test_cleaning import REPO, seed_of, write_image
 
 DATA = {"image_size": 16, "valid_fraction": 0.2, "test_fraction": 0.1, "split_seed": 42, "stratify": False}
@@ -100,7 +101,7 @@ def test_split_stage_through_the_cli(tmp_path, monkeypatch, capsys):
 
 
 def test_stratified_draw_gives_each_class_its_share_rounding_by_largest_remainder():
-    from dlcompare.splitting import draw
+    from dlcompare.data.splitting import draw
     labels = ["a"] * 7 + ["b"] * 7 + ["c"] * 6   # 5 of 20: shares 1.75, 1.75, 1.5 -> 2, 2, 1
     picked = draw(labels, 5, seed=3, stratify=True)
     assert sorted(labels[i] for i in picked) == ["a", "a", "b", "b", "c"]

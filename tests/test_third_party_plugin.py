@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlcompare import evaluate, glossary, testing
+from dlcompare.host import evaluate
+from dlcompare import glossary, testing
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "writing-a-plugin.md"

@@ -15,9 +15,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dlcompare import contract, splitcache, testing, weights
+from dlcompare.host import contract
+from dlcompare.data import splitcache
+from dlcompare import testing
+from dlcompare.kit import weights
 from dlcompare.glossary import ARCHS, HISTORY, PROBS, RUN_INFO
-from dlcompare.plugins import load_registry
+from dlcompare.host.plugins import load_registry
 from dlcompare_torch import checkpoint, data, model as model_lib, recipe
 from dlcompare_torch.plugin import TorchTrainer
 

@@ -12,10 +12,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from dlcompare import glossary, params as params_mod, testing, training
+from dlcompare import glossary, params as params_mod, testing
+from dlcompare.host import training
 from dlcompare.conformance.reference import ReferenceTrainer
 from dlcompare.errors import UserError
-from dlcompare.plugins import Registry
+from dlcompare.host.plugins import Registry
 
 RUN = glossary.run_dir(glossary.RESULTS_DIR, "reference", "linear", 0)
 CHECKPOINT = glossary.checkpoint_dir("reference", "linear", 0)
@@ -104,9 +105,10 @@ def test_a_failed_rerun_keeps_the_previous_finished_run(project):
 
 KILLED = textwrap.dedent("""
     import os, signal
-    from dlcompare import training, params
+    from dlcompare import params
+    from dlcompare.host import training
     from dlcompare.conformance.reference import ReferenceTrainer
-    from dlcompare.plugins import Registry
+    from dlcompare.host.plugins import Registry
 
     class Killed(ReferenceTrainer):
         def saved_probabilities(self, weights, x):

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.hub
 
-from dlcompare import weights
+from dlcompare.kit import weights
 from dlcompare.errors import UserError
 from dlcompare.glossary import ARCHS
 

@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from .markers import hookimpl  # noqa: E402  (plugins write ``@dlcompare.hookimpl``)
+from dlcompare.host.markers import hookimpl  # noqa: E402  (plugins write ``@dlcompare.hookimpl``)
 
 __all__ = ["hookimpl", "__version__"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__
-from .errors import UserError
+from dlcompare import __version__
+from dlcompare.errors import UserError
 
 EPILOG = """\
 stages (in DAG order): download -> clean -> split -> train[library x arch x seed] -> report
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 def dispatch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from . import params as params_mod
+    from dlcompare import params as params_mod
 
     # Listing and checking plugins also works in a plugin author's folder without params.yaml.
     optional = args.command in ("plugins", "check-plugin")
@@ -130,32 +130,32 @@ def dispatch(args: argparse.Namespace) -> int:
         params = params_mod.load(args.params, args.overrides)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     if args.command == "download":
-        from .download import download
+        from dlcompare.data.download import download
         download(params, log)
     elif args.command == "clean":
-        from .cleaning import clean
+        from dlcompare.data.cleaning import clean
         clean(params, log)
     elif args.command == "split":
-        from .splitting import split
+        from dlcompare.data.splitting import split
         split(params, log)
     elif args.command == "train":
-        from .training import train
+        from dlcompare.host.training import train
         train(params, args.library, args.arch, args.seed, log)
     elif args.command == "evaluate":
-        from .evaluate import write_metrics
-        from .glossary import SPLIT_DIR
+        from dlcompare.host.evaluate import write_metrics
+        from dlcompare.glossary import SPLIT_DIR
         for run_dir in args.run_dirs:
             result = write_metrics(run_dir, SPLIT_DIR)
             log(f"{run_dir}: valid accuracy {result['valid']['accuracy']:.4f}, "
                 f"test accuracy {result['test']['accuracy']:.4f}")
     elif args.command == "plugins":
-        from .listing import show_plugins
+        from dlcompare.host.listing import show_plugins
         show_plugins(params)
     elif args.command == "check-plugin":
-        from .conformance.runner import check_plugin
+        from dlcompare.conformance.runner import check_plugin
         return check_plugin(args.library, args.arch, log, params=params)
     elif args.command == "report":
-        from .report import build_report
+        from dlcompare.report import build_report
         build_report(params, log)
     return 0
 

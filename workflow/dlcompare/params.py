@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .errors import UserError
+from dlcompare.errors import UserError
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "params.schema.yaml"
 DEFAULT_PARAMS = "params.yaml"

@@ -7,7 +7,7 @@ import shlex
 from snakemake.exceptions import WorkflowError
 
 from dlcompare import glossary as G
-from dlcompare.devices import nvidia_present
+from dlcompare.host.devices import nvidia_present
 from dlcompare.errors import UserError
 from dlcompare.params import apply_overrides, parse_override, validate as validate_params
 

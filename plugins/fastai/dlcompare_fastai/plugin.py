@@ -7,9 +7,9 @@ plugins` lists this plugin even when fastai itself is broken.
 from __future__ import annotations
 
 import dlcompare
-from dlcompare import torch_runtime
-from dlcompare.contract import Run, Trainer
-from dlcompare.weights import TORCHVISION_NAMES
+from dlcompare.kit import torch_runtime
+from dlcompare.host.contract import Run, Trainer
+from dlcompare.kit.weights import TORCHVISION_NAMES
 
 
 class FastaiTrainer(Trainer):

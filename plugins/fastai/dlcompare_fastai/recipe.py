@@ -28,7 +28,7 @@ from fastai.torch_core import params as module_params
 from fastai.vision.learner import vision_learner
 from fastcore.basics import noop
 
-from dlcompare import weights
+from dlcompare.kit import weights
 from dlcompare.errors import UserError
 
 LR_FIND_ITERATIONS = 100     # fastai's lr_find default num_it

@@ -13,9 +13,9 @@ import torch
 import torchvision
 from fastai.torch_core import set_seed
 
-from dlcompare import weights
-from dlcompare.torch_runtime import peak_memory_mb
-from dlcompare.contract import Run
+from dlcompare.kit import weights
+from dlcompare.kit.torch_runtime import peak_memory_mb
+from dlcompare.host.contract import Run
 from dlcompare.glossary import PHASES
 
 from . import checkpoint, data, interpret, recipe

@@ -4,7 +4,7 @@ listing plugins stays fast and a broken TensorFlow hides no other library."""
 from __future__ import annotations
 
 import dlcompare
-from dlcompare.contract import Run, Trainer
+from dlcompare.host.contract import Run, Trainer
 from dlcompare.glossary import ARCHS
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 
-from dlcompare.rates import phase_lrs  # noqa: F401  (part of this module's API)
+from dlcompare.kit.rates import phase_lrs  # noqa: F401  (part of this module's API)
 
 DEFAULTS = {
     "backend": "tensorflow",

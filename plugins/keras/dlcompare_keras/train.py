@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from dlcompare import progress
-from dlcompare.contract import Run
+from dlcompare.host.contract import Run
 from dlcompare.errors import UserError
 from dlcompare.glossary import PHASES
 

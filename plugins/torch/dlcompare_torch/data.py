@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from torchvision.transforms import v2
 
-from dlcompare.weights import IMAGENET_MEAN, IMAGENET_STD
+from dlcompare.kit.weights import IMAGENET_MEAN, IMAGENET_STD
 
 
 class ArrayBatches(Dataset):

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from dlcompare import progress, weights
-from dlcompare.torch_runtime import peak_memory_mb
-from dlcompare.contract import Run
+from dlcompare import progress
+from dlcompare.kit import weights
+from dlcompare.kit.torch_runtime import peak_memory_mb
+from dlcompare.host.contract import Run
 from dlcompare.glossary import PHASES
 
 from . import checkpoint, data, model as model_lib, recipe

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from dlcompare import weights
+from dlcompare.kit import weights
 
 GROUP_NAMES = ("body_early", "body_late", "head")
 # Index into the flattened body where the late group starts (fastai's _resnet_split,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dlcompare
-from dlcompare import torch_runtime
-from dlcompare.contract import Run, Trainer
+from dlcompare.kit import torch_runtime
+from dlcompare.host.contract import Run, Trainer
 from dlcompare.glossary import ARCHS
 
 

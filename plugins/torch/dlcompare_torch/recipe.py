@@ -22,7 +22,7 @@ import copy
 import torch
 import torch.nn as nn
 
-from dlcompare.rates import phase_lrs  # noqa: F401  (part of this module's API)
+from dlcompare.kit.rates import phase_lrs  # noqa: F401  (part of this module's API)
 
 DEFAULTS = {
     "optimizer": "adamw",

@@ -5,7 +5,7 @@ pytest reads options before it imports a ``--pyargs`` package, so load this plug
     pytest -p dlcompare.conformance.pytest_plugin --pyargs dlcompare.conformance --dlcompare-plugin NAME
 """
 
-from .runner import ENV_ARCH, ENV_PARAMS, ENV_PLUGIN
+from dlcompare.conformance.runner import ENV_ARCH, ENV_PARAMS, ENV_PLUGIN
 
 
 def pytest_addoption(parser):

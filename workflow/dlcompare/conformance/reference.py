@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-from .. import atomic
-from ..contract import Run, Trainer
-from ..glossary import PHASES
+from dlcompare import atomic
+from dlcompare.host.contract import Run, Trainer
+from dlcompare.glossary import PHASES
 
 DEFAULTS = {"phase1": {"epochs": 2, "lr": 0.5}, "phase2": {"epochs": 2, "lr": 0.1}}
 PHASE_SCHEMA = {"type": "object", "additionalProperties": False,

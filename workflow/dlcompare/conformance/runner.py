@@ -24,10 +24,12 @@ from typing import Callable
 import numpy as np
 import yaml
 
-from .. import contract, evaluate, glossary, params as params_mod, splitcache, testing
-from ..glossary import EVAL_SPLITS, HISTORY, METRICS, PHASES, PROBS, RUN_INFO
-from ..plugins import load_registry
-from ..training import library_params
+from dlcompare.host import contract, evaluate
+from dlcompare import glossary, params as params_mod, testing
+from dlcompare.data import splitcache
+from dlcompare.glossary import EVAL_SPLITS, HISTORY, METRICS, PHASES, PROBS, RUN_INFO
+from dlcompare.host.plugins import load_registry
+from dlcompare.host.training import library_params
 
 SEED = 0
 IMAGE_SIZE = 32

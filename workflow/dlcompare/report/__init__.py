@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import __version__, atomic
-from ..errors import UserError
-from ..glossary import REPORT_DIR
-from . import collect, courses, discussion, extras, figures, render, tables
+from dlcompare import __version__, atomic
+from dlcompare.errors import UserError
+from dlcompare.glossary import REPORT_DIR
+from dlcompare.report import collect, courses, discussion, extras, figures, render, tables
 
 THESIS_TABLE = Path("reports/reference/thesis_table_4_2.csv")
 

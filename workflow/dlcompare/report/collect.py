@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import glossary as G
-from ..splitting import SPLIT_REPORT
+from dlcompare import glossary as G
+from dlcompare.data.splitting import SPLIT_REPORT
 
 OK, MISSING, FAILED = "ok", "missing", "failed"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import UserError
+from dlcompare.errors import UserError
 
 COURSES_DIR = Path("reports/courses")
 TEXT_COLUMNS = ("topic", "topic_es")

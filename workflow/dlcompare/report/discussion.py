@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from .tables import fmt_seconds
+from dlcompare.report.tables import fmt_seconds
 
 
 def _stats(ok: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -16,9 +16,9 @@ import math
 
 import pandas as pd
 
-from ..glossary import PHASES
-from .collect import Inputs
-from .tables import Cell, Table, fmt_value, flatten, mean_std, model_groups
+from dlcompare.glossary import PHASES
+from dlcompare.report.collect import Inputs
+from dlcompare.report.tables import Cell, Table, fmt_value, flatten, mean_std, model_groups
 
 LR_FIND = "lr_find"
 

@@ -16,9 +16,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ..glossary import PHASES, SPLITS  # noqa: E402
-from .collect import Inputs, own_losses  # noqa: E402
-from .extras import lr_find_runs  # noqa: E402
+from dlcompare.glossary import PHASES, SPLITS  # noqa: E402
+from dlcompare.report.collect import Inputs, own_losses  # noqa: E402
+from dlcompare.report.extras import lr_find_runs  # noqa: E402
 
 
 @dataclasses.dataclass

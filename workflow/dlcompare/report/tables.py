@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..glossary import PHASES, SPLITS
-from .collect import Inputs, RunResult, own_losses
+from dlcompare.glossary import PHASES, SPLITS
+from dlcompare.report.collect import Inputs, RunResult, own_losses
 
 QUALITY = (("accuracy", "Accuracy"), ("loss", "Cross-entropy"),
            ("balanced_accuracy", "Balanced accuracy"), ("macro_f1", "Macro-F1"))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
-from .errors import UserError
-from .glossary import CLASSES, SPLITS
+from dlcompare import atomic
+from dlcompare.errors import UserError
+from dlcompare.glossary import CLASSES, SPLITS
 
 
 def cache_paths(split_dir: str | Path, split: str) -> tuple[Path, Path]:

@@ -17,8 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import atomic, progress, splitcache
-from .glossary import EVAL_SPLITS, HISTORY, HISTORY_COLUMNS, PHASES, PROBS, RUN_INFO
+from dlcompare import atomic, progress
+from dlcompare.data import splitcache
+from dlcompare.glossary import EVAL_SPLITS, HISTORY, HISTORY_COLUMNS, PHASES, PROBS, RUN_INFO
 
 # Keys every run.json must carry (plugins may add more under "extras").
 RUN_INFO_KEYS = ("library", "arch", "seed", "device", "library_version", "versions",

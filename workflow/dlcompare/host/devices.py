@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import UserError
+from dlcompare.errors import UserError
 
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 

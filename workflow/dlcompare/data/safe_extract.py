@@ -23,7 +23,7 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from .errors import UserError
+from dlcompare.errors import UserError
 
 MAX_RATIO = 100              # extracted bytes per archive byte
 RATIO_FLOOR = 256 * 2**20    # below this many extracted bytes, any ratio is fine

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from . import devices
-from .errors import UserError
-from .plugins import Registry, describe_error, load_registry
+from dlcompare.host import devices
+from dlcompare.errors import UserError
+from dlcompare.host.plugins import Registry, describe_error, load_registry
 
 COLUMNS = ("plugin", "distribution", "library version", "architectures", "runs here", "device")
 

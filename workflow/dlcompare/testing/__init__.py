@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic, splitcache
-from .glossary import MANIFEST, MANIFEST_COLUMNS, SPLIT_DIR
+from dlcompare import atomic
+from dlcompare.data import splitcache
+from dlcompare.glossary import MANIFEST, MANIFEST_COLUMNS, SPLIT_DIR
 
 
 def synthetic_images(n: int, n_classes: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,9 +6,9 @@ the test share), plus a small SOURCE.json (dataset, origin, archive sha256, coun
 credential). Everything is built in a temporary sibling of data/raw and renamed into place only
 when complete, so an interrupted or refused download leaves nothing that looks finished.
 
-- digits: scikit-learn's embedded digits (dlcompare.digits), no network.
+- digits: scikit-learn's embedded digits (dlcompare.data.digits), no network.
 - isic: data.url (+ required data.sha256) streamed with requests, or else the official Kaggle
-  API for data.kaggle_dataset; the archive is verified, extracted safely (dlcompare.safe_extract)
+  API for data.kaggle_dataset; the archive is verified, extracted safely (dlcompare.data.safe_extract)
   and the folder holding Train/ and Test/ (nested in the Kaggle zip) is moved into place.
 - folder: the user's images at data.path, hard-linked when on the same filesystem, else copied.
 """
@@ -27,9 +27,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from . import atomic, progress, safe_extract
-from .errors import UserError
-from .glossary import DATASETS, RAW_DIR
+from dlcompare import atomic, progress
+from dlcompare.data import safe_extract
+from dlcompare.errors import UserError
+from dlcompare.glossary import DATASETS, RAW_DIR
 
 SOURCE = "SOURCE.json"
 SPLIT_NAMES = ("Train", "Test")
@@ -90,7 +91,7 @@ def inventory(root: Path) -> dict:
 # --- digits -----------------------------------------------------------------------------------
 
 def _digits(data: dict, staging: Path, log) -> dict:
-    from .digits import RESAMPLING, write_digits
+    from dlcompare.data.digits import RESAMPLING, write_digits
 
     log(f"download: writing scikit-learn digits as {data['image_size']}px RGB PNGs")
     write_digits(staging, data["image_size"], data["test_fraction"], data["split_seed"])

@@ -15,8 +15,8 @@ results/split.json (counts per split and per class, for the memoir's Figure 4.1)
   the seed. Manifest rows: train, valid, test, each sorted by path; the cache follows that order.
 - Manifest ``path`` is relative to the project root (e.g. ``data/clean/Train/nevus/x.jpg``),
   ``sha256`` is the digest of the file's bytes (the key cleaning de-duplicated on).
-- Every image is decoded and resized once (see ``dlcompare.images``) into the uint8 cache of
-  ``dlcompare.splitcache``, so training never decodes a file: the benchmark
+- Every image is decoded and resized once (see ``dlcompare.data.images``) into the uint8 cache of
+  ``dlcompare.data.splitcache``, so training never decodes a file: the benchmark
   (benchmarks/bench_data.py) measures what that saves per epoch. Worker processes write each
   decoded row straight into the .npy file, so memory stays flat however large the dataset.
 """
@@ -33,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic, images, splitcache
-from .cleaning import FLAT, Item, scan
-from .errors import UserError
-from .glossary import CLEAN_DIR, MANIFEST, MANIFEST_COLUMNS, RESULTS_DIR, SPLIT_DIR, SPLITS
+from dlcompare import atomic
+from dlcompare.data import images, splitcache
+from dlcompare.data.cleaning import FLAT, Item, scan
+from dlcompare.errors import UserError
+from dlcompare.glossary import CLEAN_DIR, MANIFEST, MANIFEST_COLUMNS, RESULTS_DIR, SPLIT_DIR, SPLITS
 
 SPLIT_REPORT = "split.json"
 

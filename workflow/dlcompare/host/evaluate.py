@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as skm
 
-from . import atomic, contract, splitcache
-from .errors import UserError
-from .glossary import EVAL_SPLITS, HISTORY, METRICS, PROBS
+from dlcompare import atomic
+from dlcompare.host import contract
+from dlcompare.data import splitcache
+from dlcompare.errors import UserError
+from dlcompare.glossary import EVAL_SPLITS, HISTORY, METRICS, PROBS
 
 
 def split_metrics(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict:

@@ -17,8 +17,8 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import UserError
-from .glossary import ARCHS
+from dlcompare.errors import UserError
+from dlcompare.glossary import ARCHS
 
 # Canonical architecture -> torchvision builder. VGGs are the BatchNorm variants, as in fastai
 # (thesis footnote 9), so the comparison's VGGs have BatchNorm in every library that can.

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import contract, devices, evaluate, glossary, splitcache
-from .errors import UserError
-from .plugins import Registry, load_registry
+from dlcompare.host import contract, devices, evaluate
+from dlcompare import glossary
+from dlcompare.data import splitcache
+from dlcompare.errors import UserError
+from dlcompare.host.plugins import Registry, load_registry
 
 
 def library_params(params: dict, library: str) -> dict:

@@ -44,9 +44,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import atomic, images
-from .errors import UserError
-from .glossary import CLEAN_DIR, CLEANING_REPORT, RAW_DIR, RESULTS_DIR
+from dlcompare import atomic
+from dlcompare.data import images
+from dlcompare.errors import UserError
+from dlcompare.glossary import CLEAN_DIR, CLEANING_REPORT, RAW_DIR, RESULTS_DIR
 
 PARTS = ("Train", "Test")  # the release's own folders, in the case written to data/clean
 FLAT = "flat"

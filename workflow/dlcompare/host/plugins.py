@@ -9,10 +9,10 @@ import os
 
 import pluggy
 
-from . import hookspecs
-from .contract import Trainer
-from .errors import UserError
-from .markers import PROJECT
+from dlcompare.host import hookspecs
+from dlcompare.host.contract import Trainer
+from dlcompare.errors import UserError
+from dlcompare.host.markers import PROJECT
 
 ENV_FILTER = "DLCOMPARE_PLUGINS"   # e.g. DLCOMPARE_PLUGINS=torch,fastai loads only those two
 BUILTINS: tuple = ()               # plugin objects the core registers before the entry points
@@ -111,7 +111,7 @@ def load_registry(builtins: tuple | None = None) -> Registry:
         for trainer in found:
             name = getattr(trainer, "name", "")
             if not isinstance(trainer, Trainer) or not name or not trainer.architectures:
-                failures[plugin_name] = (f"registered {trainer!r}: expected a dlcompare.contract."
+                failures[plugin_name] = (f"registered {trainer!r}: expected a dlcompare.host.contract."
                                          "Trainer with a name and architectures")
             elif name in trainers:
                 failures[plugin_name] = f"trainer {name!r} is already registered by {owner[name]}"

@@ -1,0 +1,1 @@
+"""The data stages: download, safe extraction, digits, cleaning, images, splitting, split cache."""

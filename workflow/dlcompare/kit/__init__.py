@@ -1,0 +1,1 @@
+"""What plugins share: learning-rate groups, pretrained-weight caches, torch runtime facts."""
