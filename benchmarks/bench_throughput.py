@@ -96,45 +96,19 @@ def bare_torch(cfg):
     return train_epoch, infer
 
 
-def _torch_plugin(cfg, augment: bool):
-    """The plugin's own pieces: loaders, Engine (AMP, channels_last on CUDA), phase2 optimizer
-    with discriminative rates and one-cycle, under the plugin's CPU settings."""
-    from dlcompare_torch import data, loop, model as model_lib, recipe
-
-    device = torch.device(cfg.device)
-    cuda = device.type == "cuda"
-    settings = recipe.settings({})
-    engine = loop.Engine(torch_model(cfg), device)
-    groups = model_lib.layer_groups(cfg.arch, engine.net)
-    lrs = recipe.phase_lrs(settings, "phase2", len(groups))
-    opt = recipe.make_optimizer(settings, recipe.param_groups(groups, lrs, settings["weight_decay"]))
-    images, labels = dataset(cfg)
-    workers = cfg.workers if cuda else 0
-    transform = data.augmentation(settings["augment"]) if augment else None
-    train_loader = data.loader(images, labels, cfg.batch, True, 0, transform, workers=workers, pin_memory=cuda)
-    eval_loader = data.loader(images, labels, cfg.batch, False, 0, pin_memory=cuda)
-    steps = len(train_loader) * (cfg.repeats + cfg.warmup + 1)
-    sched = recipe.make_scheduler(settings, opt, steps)
-
-    def train_epoch():
-        with loop.cpu_settings(device, cfg.threads):
-            engine.train_epoch(train_loader, opt, sched)
-
-    def infer():
-        with loop.cpu_settings(device, cfg.threads):
-            engine.predict(eval_loader)
-
-    return train_epoch, infer
-
-
 @bench("torch plugin")
 def torch_plugin(cfg):
-    return _torch_plugin(cfg, augment=False)
+    """The plugin's loaders, Engine and phase-2 optimizer and schedule: dlcompare_torch.bench."""
+    from dlcompare_torch import bench as torch_bench
+
+    return torch_bench.setup(cfg, augment=False)
 
 
 @bench("torch plugin + augment")
 def torch_plugin_augment(cfg):
-    return _torch_plugin(cfg, augment=True)
+    from dlcompare_torch import bench as torch_bench
+
+    return torch_bench.setup(cfg, augment=True)
 
 
 @bench("fastai plugin")

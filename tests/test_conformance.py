@@ -15,19 +15,36 @@ from dlcompare.conformance import runner
 from dlcompare.conformance.reference import ReferenceTrainer
 from dlcompare.errors import UserError
 from dlcompare.host.plugins import Registry
+from dlcompare.kit import ledger as ledger_mod
+
+
+class Stopped(Exception):
+    pass
 
 
 def check(trainer, params=None, workdir=None):
     """check_plugin on ``trainer``, training in-process; returns (exit code, log lines)."""
     registry = Registry({"reference": trainer}, {"reference": "built-in"}, {})
 
-    def launch(project, library, arch, seed):
-        with contextlib.chdir(project):
+    def launch(project, library, arch, seed, env=None, expect=0):
+        """In this process; the simulated kill raises Stopped instead of ending pytest."""
+        def stop(code):
+            raise Stopped(code)
+
+        with contextlib.chdir(project), pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ledger_mod, "stop", stop)
+            for key, value in (env or {}).items():
+                mp.setenv(key, value)
             try:
                 training.train(params_mod.load(), library, arch, seed, log=lambda _: None,
                                registry=registry)
+            except Stopped as exc:
+                assert exc.args[0] == expect
+                return
             except (UserError, RuntimeError) as exc:
                 raise runner.Failure(str(exc)) from None
+            if expect:
+                raise runner.Failure("the run to be interrupted was not stopped")
 
     lines = []
     code = runner.check_plugin("reference", None, lines.append, params, launch, registry, workdir)
@@ -42,7 +59,7 @@ def test_the_reference_trainer_conforms():
     code, lines = check(ReferenceTrainer())
     assert code == 0, "\n".join(lines)
     assert [line.split()[1] for line in lines if line.startswith("ok")] == list(runner.CHECKS)
-    assert lines[-1] == "reference/linear: conforms (7 checks passed)"
+    assert lines[-1] == "reference/linear: conforms (8 checks passed)"
 
 
 def test_phases_are_cut_to_one_epoch_through_the_params_section():
@@ -72,8 +89,15 @@ class Unseeded(ReferenceTrainer):
 
 class OnePhase(ReferenceTrainer):
     def train(self, run):
-        run.params = {"phase1": {"epochs": 0}}
+        run.params = {**run.params, "phase1": {"epochs": 0, "lr": 0.5}}
         super().train(run)
+
+
+class ForgetsState(ReferenceTrainer):
+    """Checkpoints nothing of its model: a resumed run starts from fresh weights."""
+
+    def load(self, path):
+        return None
 
 
 class StrayFiles(ReferenceTrainer):
@@ -97,7 +121,8 @@ class Crashes(ReferenceTrainer):
 @pytest.mark.parametrize("trainer, broken, message", [
     (ReversedRows(), {"row_order", "reproducible"}, "does not hold the image in manifest row"),
     (SortedByClass(), {"row_order", "reproducible"}, "rows came back in the same order"),
-    (Unseeded(), {"row_order", "reproducible"}, "trained differently"),
+    (Unseeded(), {"row_order", "reproducible", "resume"}, "trained differently"),
+    (ForgetsState(), {"resume"}, "differs from the uninterrupted run"),
     (OnePhase(), {"history", "run_info"}, "has no phase1 rows"),
     (StrayFiles(), {"no_stray_files"}, "left files outside its run directory: model.pkl"),
     (ClaimsGpu(), {"run_info"}, "device is 'cuda:0' but train.device was cpu"),

@@ -1,7 +1,7 @@
 """The fastai plugin: what it feeds fastai, what it configures, and what one tiny run writes.
 
 Tiny data (16 px synthetic split, resnet18 from random init, 1 thread) keeps the fast tests to
-seconds; the resume test (two more runs) and the conformance suite are marked slow.
+seconds; the conformance suite (with its resume check) is marked slow.
 """
 
 from __future__ import annotations
@@ -34,11 +34,17 @@ PARAMS = {"weight_decay": 0.02, "moms": [0.9, 0.8], "use_lr_find": False, "lr_fi
           "augment": {"flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2}}
 
 
+def resolve(section: dict) -> dict:
+    from dlcompare_fastai.plugin import FastaiTrainer
+
+    return FastaiTrainer().resolve_params(section)
+
+
 def make_run(root, split_dir, params=None, **overrides) -> Run:
     fields = dict(library="fastai", arch="resnet18", seed=0, device="cpu", pretrained="none",
                   image_size=16, batch_size=16, threads=1, classes=load_classes(split_dir),
                   split_dir=split_dir, out_dir=root / "out", checkpoint_dir=root / "checkpoints",
-                  params=copy.deepcopy(PARAMS if params is None else params), log=lambda line: None)
+                  params=resolve(copy.deepcopy(PARAMS if params is None else params)), log=lambda line: None)
     fields.update(overrides)
     fields["out_dir"].mkdir(parents=True, exist_ok=True)
     fields["checkpoint_dir"].mkdir(parents=True, exist_ok=True)
@@ -135,7 +141,7 @@ def test_phase1_freezes_the_body_but_not_batchnorm(tmp_path, split_dir):
 
     run = make_run(tmp_path, split_dir)
     dls, _, _ = data.dataloaders(run)
-    learn = recipe.build_learner(run, dls, recipe.settings(run.params))
+    learn = recipe.build_learner(run, dls, run.params)
     assert not any(isinstance(cb, ProgressCallback) for cb in learn.cbs)
     body, head = learn.model[0], learn.model[1]
     head_params = sum(p.numel() for p in head.parameters())
@@ -175,7 +181,7 @@ def test_imagenet_weights_come_from_the_shared_hub_cache(tmp_path, split_dir, mo
 
     run = make_run(tmp_path, split_dir, pretrained="imagenet")
     dls, _, _ = data.dataloaders(run)
-    learn = recipe.build_learner(run, dls, recipe.settings(run.params))
+    learn = recipe.build_learner(run, dls, run.params)
     body_weight = learn.model[0][0].weight          # the body's first convolution
     torch.testing.assert_close(body_weight, reference.conv1.weight)
     norms = [t for t in dls.after_batch.fs if isinstance(t, Normalize)]
@@ -265,18 +271,18 @@ def test_phase_lr_uses_the_finder_only_when_asked():
     from dlcompare_fastai import recipe
 
     found = {"suggestions": {"valley": 2e-3, "slide": None, "minimum": 1e-2, "steep": 1e-6}}
-    cfg = recipe.settings({"phase2": {"lr": [5e-6, 5e-4]}})
+    cfg = resolve({"phase2": {"lr": [5e-6, 5e-4]}})
     assert cfg["lr_find_iterations"] == 100 and not cfg["use_lr_find"]      # fastai's num_it, consulted only
     assert recipe.phase_lr(cfg, "phase1", found) == (3e-3, "params")
     assert recipe.phase_lr(cfg, "phase2", found) == ([5e-6, 5e-4], "params")
-    used = recipe.settings({"use_lr_find": True})
+    used = resolve({"use_lr_find": True})
     assert recipe.phase_lr(used, "phase1", found) == (2e-3, "lr_find valley")
     lr, source = recipe.phase_lr(used, "phase2", found)          # the configured spread (x100) kept
     assert lr == pytest.approx([2e-5, 2e-3]) and source == "lr_find valley"
     no_valley = {"suggestions": {"valley": None}}
     assert recipe.phase_lr(used, "phase1", no_valley) == (3e-3, "params")    # finder failed: the params
-    with pytest.raises(UserError, match="lr_find_iterations above 0"):
-        recipe.settings({"use_lr_find": True, "lr_find_iterations": 0})
+    with pytest.raises(UserError, match="fastai.lr_find_iterations: 0 is less than the minimum of 1"):
+        resolve({"use_lr_find": True, "lr_find_iterations": 0})
 
 
 def test_use_lr_find_trains_at_the_valley(tmp_path, split_dir):
@@ -316,7 +322,7 @@ def test_batch_bar_only_on_a_terminal(tmp_path, split_dir, monkeypatch):
 
     run = make_run(tmp_path, split_dir)
     dls, _, _ = data.dataloaders(run, augment=False)
-    learn = recipe.build_learner(run, dls, recipe.settings(run.params))
+    learn = recipe.build_learner(run, dls, run.params)
     calls = []
 
     @contextlib.contextmanager
@@ -335,42 +341,6 @@ def test_batch_bar_only_on_a_terminal(tmp_path, split_dir, monkeypatch):
     with contextlib.redirect_stdout(out):
         learn.fit_one_cycle(1, 1e-3, cbs=[BatchBar("x")])
     assert out.getvalue() == ""
-
-
-@pytest.mark.slow
-def test_resume_after_a_kill_ends_with_the_same_model(tmp_path, split_dir, tiny_run):
-    """Killed after phase2 epoch 1, re-run: resumes there and ends bit-identical on the CPU."""
-    from dlcompare_fastai import checkpoint
-
-    uninterrupted, _, _ = tiny_run
-    run = make_run(tmp_path, split_dir)
-    real_save = checkpoint.save
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(learn, directory, state):
-        real_save(learn, directory, state)
-        if (state["phase"], state["epoch"]) == ("phase2", 1):
-            raise Killed("killed after phase2 epoch 1")
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(checkpoint, "save", save_then_die)
-        with pytest.raises(Killed):
-            train_logged(run)
-    assert json.loads((run.checkpoint_dir / checkpoint.STATE).read_text())["epoch"] == 1
-    lines = train_logged(run)
-    assert any("resuming after phase2 epoch 1" in line for line in lines)
-    assert [line.split()[1:4] for line in lines if "/seed0 phase" in line] == [["phase2", "epoch", "2/2"]]
-    for split in ("valid", "test"):
-        np.testing.assert_array_equal(np.load(run.out_dir / PROBS[split]),
-                                      np.load(uninterrupted.out_dir / PROBS[split]))
-    first = (uninterrupted.out_dir / HISTORY).read_text().splitlines()
-    again = (run.out_dir / HISTORY).read_text().splitlines()
-    strip = [[",".join(r.split(",")[:5]) for r in rows] for rows in (first, again)]   # all but seconds
-    assert strip[0] == strip[1]
-    info = json.loads((run.out_dir / RUN_INFO).read_text())
-    assert info["extras"]["resumed_after"] == {"phase": "phase2", "epoch": 1}
 
 
 @pytest.mark.slow

@@ -32,14 +32,22 @@ from dlcompare import testing
 from dlcompare.errors import UserError  # noqa: E402
 from dlcompare.glossary import ARCHS, HISTORY, PROBS, RUN_INFO  # noqa: E402
 from dlcompare.host.plugins import load_registry  # noqa: E402
-from dlcompare_keras import checkpoint, data, model as model_lib, recipe, weights  # noqa: E402
+from dlcompare.kit import ledger  # noqa: E402
+from dlcompare_keras import data, model as model_lib, recipe, weights  # noqa: E402
 from dlcompare_keras.plugin import KerasTrainer  # noqa: E402
-from dlcompare_keras.settings import DEFAULTS, settings  # noqa: E402
-from dlcompare_keras.train import build_model, uniform_loss_accuracy  # noqa: E402
+from dlcompare_keras.train import assign, build_model, load_variables, save_variables  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 
 TINY = {"phase1": {"epochs": 2, "lr": 3e-3}, "phase2": {"epochs": 1, "lr": 3e-5}}
+
+
+def settings(section: dict) -> dict:
+    """The section as a run gets it: validated, the plugin's defaults filled in."""
+    return KerasTrainer().resolve_params(section)
+
+
+DEFAULTS = settings({})
 
 
 def build(arch="resnet18", size=16, n_classes=3, **kwargs):
@@ -319,23 +327,17 @@ def test_only_the_training_set_is_shuffled_and_augmented(arrays):
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(plain, other))
 
 
-def test_uniform_loss_and_accuracy():
-    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype=np.float32)
-    loss, acc = uniform_loss_accuracy(probs, np.array([0, 1]))
-    assert loss == pytest.approx(-(np.log(0.7) + np.log(0.1)) / 2, rel=1e-6) and acc == 0.5
-
-
-def test_checkpoint_round_trip_and_foreign_checkpoints(tmp_path):
-    values = [np.arange(3, dtype=np.float32), np.ones((2, 2), dtype=np.float32)]
-    checkpoint.save(tmp_path, {"fingerprint": "abc", "epoch": 2}, values, [np.int64(5)])
-    record, model_values, optimizer_values = checkpoint.load(tmp_path, "abc")
-    assert record["epoch"] == 2 and np.array_equal(model_values[1], values[1]) and int(optimizer_values[0]) == 5
-    logs = []
-    assert checkpoint.load(tmp_path, "other", log=logs.append) is None and "other settings" in logs[0]
-    (tmp_path / checkpoint.FILENAME).write_bytes(b"truncated")
-    assert checkpoint.load(tmp_path, "abc", log=logs.append) is None and "unreadable" in logs[1]
+def test_checkpoint_variables_round_trip(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    save_variables(tmp_path / "v.npz", model, optimizer, keras)
+    saved = load_variables(tmp_path / "v.npz")
+    assert [v.shape for v in saved["model"]] == [(3, 2), (2,)]
+    assert len(saved["optimizer"]) == len(optimizer.variables)
+    assert np.array_equal(saved["model"][0], keras.ops.convert_to_numpy(model.variables[0]))
     with pytest.raises(ValueError, match="saved values"):
-        checkpoint.assign([keras.Variable(np.zeros(3))], values, "model")
+        assign([keras.Variable(np.zeros(3))], saved["model"], "model")
 
 
 # --- ImageNet weights through the Keras cache ---------------------------------------------
@@ -427,7 +429,7 @@ def make_run(root, out="out", seed=0, params=TINY, log=lambda _: None) -> contra
     return contract.Run(library="keras", arch="resnet18", seed=seed, device="cpu", pretrained="none",
                         image_size=16, batch_size=8, threads=1, classes=splitcache.load_classes(split_dir),
                         split_dir=split_dir, out_dir=root / out, checkpoint_dir=root / "ckpt" / out,
-                        params=copy.deepcopy(params), log=log)
+                        params=settings(copy.deepcopy(params)), log=log)
 
 
 def read_history(run) -> list[dict]:
@@ -474,35 +476,7 @@ def test_tiny_run_writes_the_contract_and_the_keras_losses(reference):
     assert set(info["versions"]) >= {"keras", "tensorflow", "backend", "python", "device_name"}
     assert info["images_per_second"]["train"] > 0 and info["peak_memory_mb"] > 10
     assert np.load(run.out_dir / PROBS["test"]).shape == (6, 3)
-    assert (run.checkpoint_dir / checkpoint.FILENAME).is_file()
-
-
-@pytest.mark.slow
-def test_killed_run_resumes_after_its_last_epoch(reference):
-    ref, _, _ = reference
-
-    class Killed(Exception):
-        pass
-
-    lines = []
-
-    def die_after_phase1_epoch1(line):
-        lines.append(line)
-        if "phase1 epoch 1/2" in line:
-            raise Killed   # after the epoch's checkpoint was written, as a kill would be
-
-    first = make_run(ref.out_dir.parent, out="killed", log=die_after_phase1_epoch1)
-    with pytest.raises(Killed):
-        KerasTrainer().train(first)
-    assert not (first.out_dir / HISTORY).exists()
-    resumed = make_run(ref.out_dir.parent, out="killed", log=lines.append)
-    KerasTrainer().train(resumed)
-    assert any("resuming after phase1 epoch 1" in line for line in lines)
-    assert read_history(resumed) == read_history(ref)     # and so the same run as never interrupted
-    for split in PROBS.values():
-        assert np.array_equal(np.load(resumed.out_dir / split), np.load(ref.out_dir / split))
-    info = json.loads((resumed.out_dir / RUN_INFO).read_text())
-    assert info["extras"]["resumed_after"] == {"phase": "phase1", "epoch": 1}
+    assert (run.checkpoint_dir / ledger.STATE).is_file()
 
 
 @pytest.mark.slow
@@ -545,14 +519,15 @@ def test_torch_backend_trains_too(tmp_path):
         "from dlcompare import testing\n"
         "from dlcompare.host import contract\n"
         "from dlcompare.data import splitcache\n"
+        "from dlcompare_keras.plugin import KerasTrainer\n"
         f"root = Path({str(tmp_path)!r})\n"
         "testing.make_split(root, n_classes=3, sizes=(24, 9, 6), image_size=16)\n"
         "(root / 'out').mkdir()\n"
         "run = contract.Run(library='keras', arch='resnet18', seed=0, device='cpu', pretrained='none',\n"
         "    image_size=16, batch_size=8, threads=1, classes=splitcache.load_classes(root / 'data/split'),\n"
         "    split_dir=root / 'data/split', out_dir=root / 'out', checkpoint_dir=root / 'ckpt',\n"
-        "    params={'backend': 'torch', 'phase1': {'epochs': 1, 'lr': 3e-3}, 'phase2': {'epochs': 1, 'lr': 3e-5}})\n"
-        "from dlcompare_keras.plugin import KerasTrainer\n"
+        "    params=KerasTrainer().resolve_params({'backend': 'torch', 'phase1': {'epochs': 1, 'lr': 3e-3},\n"
+        "                                          'phase2': {'epochs': 1, 'lr': 3e-5}}))\n"
         "KerasTrainer().train(run)\n"
         "info = contract.check_artifacts(run.out_dir, run.split_dir, 3)\n"
         "import keras; print(json.dumps([keras.backend.backend(), info['versions']['backend'], 'torch' in info['versions']]))\n")

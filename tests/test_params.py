@@ -24,7 +24,6 @@ def test_default_profile_is_valid_and_filled():
     ("train.seeds=[-1]", "invalid parameter train.seeds.0"),
     ("train.device=tpu", "invalid parameter train.device"),
     ("trian.seeds=[0]", "unknown parameter section 'trian'"),
-    ("train.libraries=[torch,mylib]", "train.libraries lists 'mylib' but params has no 'mylib' section"),
     ("data.dataset=folder", "invalid parameter data.path"),
     ("data.url=http://127.0.0.1/x.zip", "invalid parameter data.sha256"),
     ("torch.phase1.epochs=-2", "invalid parameter torch.phase1.epochs"),
@@ -44,6 +43,15 @@ def test_overrides_parse_yaml_values_and_overlays_merge(tmp_path):
     assert p["train"]["libraries"] == ["torch", "fastai", "keras"]   # untouched keys stay
     assert p["data"]["image_size"] == 48 and p["data"]["stratify"] is True
     assert p["train"]["archs"] == ["resnet50"]
+
+
+def test_a_listed_library_without_a_section_runs_on_its_defaults():
+    p = params.load([str(ROOT / "params.yaml")], ["train.libraries=[torch,mylib]"])
+    assert "mylib" not in p
+    from dlcompare.host.plugins import load_registry
+
+    resolved = load_registry().get("torch").resolve_params(None)
+    assert resolved["phase1"] == {"epochs": 15, "lr": 3e-3} and resolved["augment"]["dihedral"]
 
 
 def test_third_party_section_is_accepted_when_listed(tmp_path):

@@ -42,7 +42,9 @@ def example(tmp_path_factory):
     tag = uuid.uuid4().hex[:8]
     library, module, dist = f"sgd_{tag}", f"dlcompare_example_{tag}", f"dlcompare-example-{tag}"
     files = doc_files()
-    assert set(files) == {"pyproject.toml", "dlcompare_sgd/__init__.py", "dlcompare_sgd/plugin.py"}
+    assert set(files) == {"pyproject.toml", "dlcompare_sgd/__init__.py", "dlcompare_sgd/plugin.py",
+                          "dlcompare_sgd/params.schema.yaml"}
+    assert len(files["dlcompare_sgd/plugin.py"].splitlines()) <= 50   # no bookkeeping: the kit has it
     src = tmp_path_factory.mktemp("pkg")
     assert "\nsgd = " in files["pyproject.toml"]
     assert 'name = "sgd"' in files["dlcompare_sgd/plugin.py"]
@@ -75,7 +77,7 @@ def test_example_plugin_is_listed_trains_and_conforms(example, tmp_path):
     params = {"data": {"dataset": "digits", "image_size": 32},
               "train": {"libraries": [library], "archs": ["linear"], "seeds": [0],
                         "device": "auto", "batch_size": 16, "threads": 1},
-              library: {"phase1": {"epochs": 2, "lr": 0.01}, "phase2": {"epochs": 1, "lr": 0.001}}}
+              library: {"phase1": {"epochs": 2, "lr": 0.01}, "phase2": {"epochs": 1}}}   # lr: default
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
 
     listed = dlcompare("plugins", cwd=tmp_path, env_plugins=library)
@@ -94,10 +96,17 @@ def test_example_plugin_is_listed_trains_and_conforms(example, tmp_path):
     assert metrics["epochs"] == 3 and metrics["valid"]["n"] == 18 and metrics["test"]["n"] == 12
     assert metrics["valid"]["accuracy"] > 0.5   # the synthetic classes are learnable
     assert not (tmp_path / glossary.checkpoint_dir(library, "linear", 0)).exists()
+    info = json.loads((run_dir / glossary.RUN_INFO).read_text())
+    assert info["params"] == {"phase1": {"epochs": 2, "lr": 0.01}, "phase2": {"epochs": 1, "lr": 0.001}}
+    assert info["plugin_version"] == "0.1.0"
 
-    checked = dlcompare("check-plugin", library, "--arch", "linear", cwd=tmp_path, env_plugins=library)
+    # --params merges over ./params.yaml; a file with only the plugin's section is enough
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({library: {"phase2": {"lr": 0.002}}}))
+    checked = dlcompare("check-plugin", library, "--arch", "linear", "--params", "mine.yaml",
+                        cwd=tmp_path, env_plugins=library)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "conforms (7 checks passed)" in checked.stdout
+    assert "conforms (8 checks passed)" in checked.stdout
+    assert "ok    resume" in checked.stdout
     # the same suite through pytest, as a plugin author would run it
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -106,4 +115,4 @@ def test_example_plugin_is_listed_trains_and_conforms(example, tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
         env={**os.environ, "DLCOMPARE_PLUGINS": library, "DLCOMPARE_CHECK_ARCH": "linear"})
     assert tests.returncode == 0, tests.stdout[-3000:]
-    assert "7 passed" in tests.stdout
+    assert "8 passed" in tests.stdout

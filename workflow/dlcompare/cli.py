@@ -12,7 +12,8 @@ from dlcompare.errors import UserError
 EPILOG = """\
 stages (in DAG order): download -> clean -> split -> train[library x arch x seed] -> report
 Run the whole DAG with `snakemake --cores 8 --resources gpu=1` or `dvc repro`; each stage runs one
-of these subcommands. Parameters: params.yaml, validated against workflow/schemas/params.schema.yaml.
+of these subcommands. Parameters: params.yaml, validated against the core's schema (dlcompare/schemas/) and each
+library's section against the schema its plugin ships, which also fills its defaults.
 """
 
 
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--library", required=True, help="plugin name, e.g. torch, fastai, keras")
     train.add_argument("--arch", required=True, help="canonical architecture, e.g. resnet18, resnet50")
     train.add_argument("--seed", required=True, type=int, help="random seed of this run")
+    train.add_argument("--fresh", action="store_true",
+                       help="discard the run's checkpoint (results/checkpoints/...) and start from "
+                            "epoch 1 instead of resuming")
     evaluate = add("evaluate", "recompute metrics.json of finished runs from their probabilities",
                    "Compute accuracy, cross-entropy, balanced accuracy, macro-F1, per-class recall "
                    "and the confusion matrix from saved probabilities (the same code for every library).")
@@ -108,8 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Table of plugins: distribution and version, library version, architectures, whether it "
         "can run here and on which device.")
     check = add("check-plugin", "run the conformance suite against one plugin",
-                "Train one tiny run of the plugin on a synthetic split and check every artifact, "
-                "shape, row order, and that two runs with the same seed agree on CPU.")
+                "Train tiny runs of the plugin on a synthetic split and check every artifact, "
+                "shape, row order, that two runs with the same seed agree on CPU, and that a run "
+                "stopped after its first epoch resumes to the same result. Uses the plugin's "
+                "section of ./params.yaml with --params files merged over it (its defaults "
+                "filled in, each phase cut to one epoch).")
     check.add_argument("library", help="plugin name")
     check.add_argument("--arch", help="architecture to test (default: the plugin's smallest)")
     add("report", "render the memoir (LaTeX/PDF and HTML) into reports/build",
@@ -122,9 +129,12 @@ def dispatch(args: argparse.Namespace) -> int:
 
     from dlcompare import params as params_mod
 
-    # Listing and checking plugins also works in a plugin author's folder without params.yaml.
-    optional = args.command in ("plugins", "check-plugin")
-    if optional and not args.params and not Path(params_mod.DEFAULT_PARAMS).is_file():
+    # Listing and checking plugins also works in a plugin author's folder without params.yaml;
+    # check-plugin merges --params over ./params.yaml and uses only the plugin's section.
+    if args.command == "check-plugin":
+        from dlcompare.conformance.runner import load_params
+        params = params_mod.apply_overrides(load_params(*(args.params or [])) or {}, args.overrides)
+    elif args.command == "plugins" and not args.params and not Path(params_mod.DEFAULT_PARAMS).is_file():
         params = None
     else:
         params = params_mod.load(args.params, args.overrides)
@@ -140,7 +150,7 @@ def dispatch(args: argparse.Namespace) -> int:
         split(params, log)
     elif args.command == "train":
         from dlcompare.host.training import train
-        train(params, args.library, args.arch, args.seed, log)
+        train(params, args.library, args.arch, args.seed, log, fresh=args.fresh)
     elif args.command == "evaluate":
         from dlcompare.host.evaluate import write_metrics
         from dlcompare.glossary import SPLIT_DIR

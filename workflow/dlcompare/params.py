@@ -1,9 +1,12 @@
-"""Load params.yaml (plus overlays and --set overrides) and validate it against the ONE schema
-that the Snakefile also uses, turning schema errors into one line naming the key."""
+"""Load params.yaml (plus overlays and --set overrides) and validate it against the core's schema
+(package data) that the Snakefile also uses, turning schema errors into one line naming the key.
+A library's section is checked, and its defaults filled in, with the schema its plugin ships
+(:func:`resolve_section`)."""
 
 from __future__ import annotations
 
 import copy
+import importlib.resources
 import json
 from pathlib import Path
 
@@ -12,12 +15,21 @@ import yaml
 
 from dlcompare.errors import UserError
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "params.schema.yaml"
+SCHEMA_FILE = "params.schema.yaml"
 DEFAULT_PARAMS = "params.yaml"
 
 
+def package_schema(package: str, name: str = SCHEMA_FILE) -> dict:
+    """A schema shipped as package data (``<package>/schemas/<name>`` or ``<package>/<name>``)."""
+    root = importlib.resources.files(package)
+    for resource in (root / "schemas" / name, root / name):
+        if resource.is_file():
+            return yaml.safe_load(resource.read_text(encoding="utf-8"))
+    raise FileNotFoundError(f"{package} ships no {name}")
+
+
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return package_schema("dlcompare")
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
@@ -66,16 +78,47 @@ def apply_overrides(params: dict, overrides: list[str]) -> dict:
     return out
 
 
-def _fill_defaults(schema: dict, params: dict) -> None:
-    for key, sub in schema.get("properties", {}).items():
+def _deref(schema: dict, root: dict) -> dict:
+    """``schema`` with a local ``$ref`` (``#/definitions/x``) merged in."""
+    ref = schema.get("$ref")
+    if not ref:
+        return schema
+    node = root
+    for part in ref.lstrip("#/").split("/"):
+        node = node[part]
+    return {**_deref(node, root), **{k: v for k, v in schema.items() if k != "$ref"}}
+
+
+def _fill_defaults(schema: dict, params: dict, root: dict | None = None) -> None:
+    """Fill missing keys from ``default``; a given mapping keeps its keys and gets the rest of a
+    mapping default (and of its own properties' defaults), as a plugin's old DEFAULTS merge did."""
+    root = root or schema
+    for key, sub in _deref(schema, root).get("properties", {}).items():
+        sub = _deref(sub, root)
+        default = sub.get("default")
         if key not in params and "default" in sub:
-            params[key] = copy.deepcopy(sub["default"])
-        if isinstance(params.get(key), dict) and "properties" in sub:
-            _fill_defaults(sub, params[key])
+            params[key] = copy.deepcopy(default)
+        elif isinstance(params.get(key), dict) and isinstance(default, dict):
+            params[key] = {**copy.deepcopy(default), **params[key]}
+        if isinstance(params.get(key), dict):
+            _fill_defaults(sub, params[key], root)
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    path = ".".join(str(p) for p in error.absolute_path)
+def resolve_section(schema: dict | None, section: dict | None, library: str) -> dict:
+    """A library's section validated with its plugin's schema, every default filled in: the
+    settings the run trains with (run.json records them). UserError names the bad key."""
+    section = copy.deepcopy(section or {})
+    if schema is None:
+        return section
+    _fill_defaults(schema, section)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(section))
+    if error is not None:
+        raise UserError(_describe(error, prefix=library))
+    return section
+
+
+def _describe(error: jsonschema.ValidationError, prefix: str = "") -> str:
+    path = ".".join([prefix] * bool(prefix) + [str(p) for p in error.absolute_path])
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
@@ -96,19 +139,29 @@ def validate(params: dict) -> dict:
     errors = list(validator.iter_errors(params))
     if errors:
         raise UserError(_describe(jsonschema.exceptions.best_match(errors)))
+    installed = check_library_sections(params)
     known = set(schema["properties"])
     libraries = params["train"]["libraries"]
     for key in params:
-        if key not in known and key not in libraries:
+        if key not in known and key not in libraries and key not in installed:
             raise UserError(f"unknown parameter section {key!r}: not one of {', '.join(sorted(known))} "
-                            f"nor a library listed in train.libraries")
-    for library in libraries:
-        if library not in params:
-            raise UserError(f"train.libraries lists {library!r} but params has no {library!r} section "
-                            f"(add `{library}: {{}}`: DVC tracks each library's section)")
+                            f"nor a library listed in train.libraries or installed")
     params = copy.deepcopy(params)
     _fill_defaults(schema, params)
     return params
+
+
+def check_library_sections(params: dict) -> set[str]:
+    """Check each installed library's section against its plugin's schema (a library without a
+    section runs on its defaults; one whose plugin is missing is reported when it trains);
+    return the installed libraries' names."""
+    from dlcompare.host.plugins import load_registry
+
+    registry = load_registry()
+    for library, trainer in registry.trainers.items():
+        if library in params:
+            trainer.resolve_params(params[library])
+    return set(registry.trainers)
 
 
 def read_yaml(path: str | Path) -> dict:

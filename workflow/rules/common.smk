@@ -8,6 +8,8 @@ from snakemake.exceptions import WorkflowError
 
 from dlcompare import glossary as G
 from dlcompare.host.devices import nvidia_present
+from dlcompare.host.plugins import load_registry
+from dlcompare.host.training import library_params, plugin_version
 from dlcompare.errors import UserError
 from dlcompare.params import apply_overrides, parse_override, validate as validate_params
 
@@ -51,9 +53,13 @@ def dlcompare(command):
 
 
 def section(*keys):
-    """Parameter values a rule depends on (Snakemake re-runs a job when they change)."""
+    """Parameter values a rule depends on (Snakemake re-runs a job when they change); a library's
+    key stands for its resolved settings."""
     out = {}
     for key in keys:
+        if key in LIBRARY_SETTINGS:
+            out[key] = LIBRARY_SETTINGS[key]
+            continue
         node = config
         for part in key.split("."):
             node = node.get(part, {}) if isinstance(node, dict) else None
@@ -62,6 +68,21 @@ def section(*keys):
 
 
 TRAIN = config["train"]
+REGISTRY = load_registry()
+
+
+def _library_settings(library):
+    """What a library's runs depend on: its section with the plugin's defaults filled in, and
+    the plugin package's version (a new version re-runs its runs)."""
+    trainer = REGISTRY.get(library)
+    return {"params": trainer.resolve_params(library_params(config, library)),
+            "plugin_version": plugin_version(REGISTRY, library)}
+
+
+try:
+    LIBRARY_SETTINGS = {library: _library_settings(library) for library in TRAIN["libraries"]}
+except UserError as exc:
+    raise WorkflowError(str(exc))
 GPU_PER_JOB = 1 if TRAIN["device"] == "cuda" or (TRAIN["device"] == "auto" and nvidia_present()) else 0
 
 

@@ -18,11 +18,12 @@ from types import SimpleNamespace
 import torch
 from fastai.callback.core import Callback, CancelValidException
 
+from dlcompare.kit import torch_runtime
 from dlcompare.testing import synthetic_images
 
 from . import data, recipe
 from .callbacks import PhaseLog, new_observed
-from .train import torch_settings
+from .plugin import FastaiTrainer
 
 
 class SkipValidation(Callback):
@@ -47,27 +48,26 @@ def setup(cfg, augment: bool = True):
               "test": (images, labels)}
     workdir = Path(tempfile.mkdtemp(prefix="dlcompare-bench-fastai-"))   # fastai's path/model_dir
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    cfg_fastai = FastaiTrainer().resolve_params({})
     run = SimpleNamespace(arch=cfg.arch, classes=[f"class_{i}" for i in range(cfg.classes)],
                           load=arrays.__getitem__, batch_size=cfg.batch, device=str(device),
-                          pretrained="none", checkpoint_dir=workdir, params={}, log=lambda line: None)
-    cfg_fastai = recipe.settings({})
-    with torch_settings(device, cfg.threads):
+                          pretrained="none", checkpoint_dir=workdir, params=cfg_fastai, log=lambda line: None)
+    with torch_runtime.settings(device, cfg.threads):
         torch.manual_seed(0)
         dls, test_dl, _ = data.dataloaders(run, augment=augment)
         learn = recipe.build_learner(run, dls, cfg_fastai)
         learn.unfreeze()
-    counters = {"train_images": 0, "train_seconds": 0.0}
     lr = recipe.fastai_lr(cfg_fastai["phase2"]["lr"])
 
     def train_epoch():
-        with torch_settings(device, cfg.threads):
-            log_cb = BenchPhaseLog("phase2", 0, new_observed(), counters, on_epoch=None)
+        with torch_runtime.settings(device, cfg.threads):
+            log_cb = BenchPhaseLog("phase2", 0, new_observed(), on_epoch=None)
             learn.fit_one_cycle(1, lr, cbs=[log_cb, SkipValidation()], **recipe.ONE_CYCLE)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
 
     def infer():
-        with torch_settings(device, cfg.threads):
+        with torch_runtime.settings(device, cfg.threads):
             learn.get_preds(dl=test_dl)
 
     return train_epoch, infer

@@ -1,5 +1,5 @@
-"""fastai callbacks. ``PhaseLog`` (one per phase): the history row, one log line and a
-checkpoint after each epoch, and a record of what the optimizer really used (the one-cycle
+"""fastai callbacks. ``PhaseLog`` (one per phase): hands each finished epoch (its row, images and
+training seconds) to dlcompare's Ledger, which logs, counts and checkpoints it, and keeps a record of what the optimizer really used (the one-cycle
 schedule fastai runs, per layer group, and the learning rate, momentum and weight decay each
 batch saw), so tests and the memoir check the recipe that ran rather than the one asked for.
 
@@ -41,13 +41,13 @@ def new_observed() -> dict:
 
 
 class PhaseLog(Callback):
-    """History, logging, checkpoints and observed hyper-parameters for one phase's fit."""
+    """Each epoch's row for the Ledger, and the observed hyper-parameters, of one phase's fit."""
 
     order = 65
 
-    def __init__(self, phase: str, start_epoch: int, observed: dict, counters: dict, on_epoch):
+    def __init__(self, phase: str, start_epoch: int, observed: dict, on_epoch):
         self.phase, self.start_epoch = phase, start_epoch
-        self.observed, self.counters, self.on_epoch = observed, counters, on_epoch
+        self.observed, self.on_epoch = observed, on_epoch
         self.smooth_loss_state = None   # (count, val) to restore after a resume
 
     def before_fit(self):
@@ -58,6 +58,7 @@ class PhaseLog(Callback):
 
     def before_epoch(self):
         self.start, self.trained = time.perf_counter(), False
+        self.images, self.train_seconds = 0, 0.0
 
     def before_train(self):
         self.train_start = time.perf_counter()
@@ -77,10 +78,10 @@ class PhaseLog(Callback):
 
     def after_batch(self):
         if self.training:
-            self.counters["train_images"] += find_bs(self.yb)
+            self.images += find_bs(self.yb)
 
     def after_train(self):
-        self.counters["train_seconds"] += time.perf_counter() - self.train_start
+        self.train_seconds += time.perf_counter() - self.train_start
         self.trained = True
 
     def after_epoch(self):
@@ -91,7 +92,7 @@ class PhaseLog(Callback):
                "valid_loss": float(values["valid_loss"]), "valid_accuracy": float(values["accuracy"]),
                "seconds": time.perf_counter() - self.start}
         smooth = self.recorder.smooth_loss
-        self.on_epoch(row, (int(smooth.count), float(smooth.val)))
+        self.on_epoch(row, (int(smooth.count), float(smooth.val)), self.images, self.train_seconds)
 
 
 class BatchBar(Callback):

@@ -19,14 +19,6 @@ from fastai.vision.augment import aug_transforms
 from dlcompare.errors import UserError
 from dlcompare.glossary import SPLITS
 
-# Thesis Table 4.1: fastai's aug_transforms() defaults plus vertical flip. With flip_vert=True
-# fastai replaces its horizontal Flip with Dihedral: a random one of the 8 symmetries of the
-# square (flips and 90-degree turns), which is what fastai v1's get_transforms(flip_vert=True)
-# did in the thesis too. We keep it (skin-lesion images have no up or right) and keep it a
-# parameter: flip_vert=false gives plain horizontal flips.
-AUGMENT_DEFAULTS = {"flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2}
-
-
 class ArraySource:
     """The three cached splits behind one integer index: train, then valid, then test rows."""
 
@@ -59,8 +51,10 @@ class ArraySource:
         return self.classes[int(self.arrays[split][1][row])]
 
 
-def augmentations(augment: dict) -> list:
-    cfg = {**AUGMENT_DEFAULTS, **(augment or {})}
+def augmentations(cfg: dict) -> list:
+    """Thesis Table 4.1: fastai's aug_transforms() plus vertical flip. With flip_vert=True fastai
+    replaces its horizontal Flip with Dihedral (one of the 8 symmetries of the square), as fastai
+    v1's get_transforms(flip_vert=True) did in the thesis; flip_vert=false gives plain flips."""
     return aug_transforms(flip_vert=cfg["flip_vert"], max_rotate=cfg["max_rotate"],
                           max_zoom=cfg["max_zoom"], max_lighting=cfg["max_lighting"])
 
@@ -88,7 +82,7 @@ def dataloaders(run, source: ArraySource | None = None, augment: bool = True):
                      tfms=[[image], [label, Categorize(vocab=source.classes, sort=False)]], splits=splits)
     batch_tfms = [IntToFloatTensor()]
     if augment:
-        batch_tfms += augmentations(run.params.get("augment"))
+        batch_tfms += augmentations(run.params["augment"])
     dls = dsets.dataloaders(bs=run.batch_size, after_batch=batch_tfms, device=torch.device(run.device),
                             num_workers=0, path=run.checkpoint_dir)
     test_dl = dls.test_dl(source.items("test"), with_labels=True)

@@ -1,20 +1,19 @@
-"""The fastai trainer, registered with dlcompare through the ``dlcompare`` entry point group.
-
-Nothing heavy is imported here: fastai and torch load only when a run trains, so `dlcompare
-plugins` lists this plugin even when fastai itself is broken.
-"""
+"""Registers the ``fastai`` trainer. fastai and torch load only when a run trains, so `dlcompare
+plugins` lists this plugin even when fastai itself is broken."""
 
 from __future__ import annotations
 
 import dlcompare
+from dlcompare import ARCHS, Run, Trainer
 from dlcompare.kit import torch_runtime
-from dlcompare.host.contract import Run, Trainer
-from dlcompare.kit.weights import TORCHVISION_NAMES
 
 
 class FastaiTrainer(Trainer):
+    """fastai 2: vision_learner and fit_one_cycle, the fastai column of the thesis's Table 4.1."""
+
     name = "fastai"
-    architectures = tuple(TORCHVISION_NAMES)
+    architectures = ARCHS
+    params_schema = dlcompare.package_schema(__package__)
 
     def library_version(self) -> str:
         import fastai

@@ -4,7 +4,7 @@ one-cycle momentums, weight decay, phase 1 = body frozen except BatchNorm with
 (discriminative rates spread geometrically over fastai's layer groups). Not ``fine_tune``, which
 is a different schedule.
 
-Every value comes from the ``fastai:`` params section; the defaults below are the thesis's.
+Every value comes from the ``fastai:`` params section; its defaults (params.schema.yaml) are the thesis's.
 
 The learning-rate finder runs before each phase whenever ``lr_find_iterations`` > 0 (fastai's
 default, 100, in the thesis profile) and its suggestions go into run.json for the memoir. As in
@@ -29,27 +29,13 @@ from fastai.vision.learner import vision_learner
 from fastcore.basics import noop
 
 from dlcompare.kit import weights
-from dlcompare.errors import UserError
 
 LR_FIND_ITERATIONS = 100     # fastai's lr_find default num_it
 LR_FIND_SUGGESTION = "valley"   # the suggestion use_lr_find trains with (fastai's default one)
-DEFAULTS = {"weight_decay": 0.01, "moms": [0.95, 0.85], "use_lr_find": False,
-            "lr_find_iterations": LR_FIND_ITERATIONS,
-            "phase1": {"epochs": 15, "lr": 3e-3}, "phase2": {"epochs": 40, "lr": [5e-6, 5e-4]}}
 # fastai's one-cycle defaults (fit_one_cycle), recorded in run.json with the rest of the recipe.
 ONE_CYCLE = {"pct_start": 0.25, "div": 25.0, "div_final": 1e5}
 HEAD = ("fastai create_head: AdaptiveConcatPool2d, Flatten, BatchNorm1d, Dropout(0.25), Linear(2*nf, 512), "
         "ReLU, BatchNorm1d, Dropout(0.5), Linear(512, n_classes)")
-
-
-def settings(section: dict) -> dict:
-    """The fastai section with the thesis defaults filled in (params.yaml may give fewer keys)."""
-    cfg = {**DEFAULTS, **(section or {})}
-    for phase in ("phase1", "phase2"):
-        cfg[phase] = {**DEFAULTS[phase], **cfg.get(phase, {})}
-    if cfg["use_lr_find"] and int(cfg["lr_find_iterations"]) < 1:
-        raise UserError("fastai.use_lr_find needs the finder: set fastai.lr_find_iterations above 0")
-    return cfg
 
 
 def phase_lr(cfg: dict, phase: str, found: dict | None):

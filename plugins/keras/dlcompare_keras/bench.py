@@ -14,7 +14,7 @@ from __future__ import annotations
 from dlcompare.testing import synthetic_images
 
 from . import env
-from .settings import settings
+from .plugin import KerasTrainer
 
 
 def setup(cfg, augment: bool = True):
@@ -23,7 +23,7 @@ def setup(cfg, augment: bool = True):
     env.configure_tensorflow(device, cfg.threads, deterministic=device == "cpu", log=lambda line: None)
     from . import data, model as model_lib, recipe
 
-    recipe_cfg = settings({})
+    recipe_cfg = KerasTrainer().resolve_params({})
     n = (cfg.images // cfg.batch) * cfg.batch          # full batches only, as in every entry
     images, labels = synthetic_images(n, cfg.classes, cfg.size, seed=0)
     keras.utils.set_random_seed(0)

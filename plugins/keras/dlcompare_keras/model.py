@@ -36,6 +36,8 @@ BODIES = {
     "resnet18": (None, "resnet", "resnet"),
 }
 GROUP_NAMES = ("body_early", "body_late", "head")
+HEAD = ("GlobalAveragePooling2D, BatchNormalization, Dropout, Dense (he_uniform, zero bias), ReLU, "
+        "BatchNormalization, Dropout, Dense softmax")
 # The first body layer of the late group, by name prefix: fastai's splits for these families
 # (ResNet: from the third stage, conv4_ = torchvision layer3; DenseNet: from the second
 # transition, pool3_; VGG: from the fourth block).

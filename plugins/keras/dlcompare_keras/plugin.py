@@ -4,8 +4,7 @@ listing plugins stays fast and a broken TensorFlow hides no other library."""
 from __future__ import annotations
 
 import dlcompare
-from dlcompare.host.contract import Run, Trainer
-from dlcompare.glossary import ARCHS
+from dlcompare import ARCHS, Run, Trainer
 
 
 class KerasTrainer(Trainer):
@@ -13,7 +12,7 @@ class KerasTrainer(Trainer):
 
     name = "keras"
     architectures = ARCHS
-    params_schema = None   # its section, ``keras:``, is part of the core parameter schema
+    params_schema = dlcompare.package_schema(__package__)
 
     def library_version(self) -> str:
         from .env import keras_version

@@ -1,7 +1,7 @@
 """The training recipe from the ``keras:`` params section: Adam, rates per phase and layer group,
 and the opt-in one-cycle variant.
 
-The thesis's recipe (settings.DEFAULTS) is plain ``keras.optimizers.Adam`` at one constant rate
+The thesis's recipe (the defaults of params.schema.yaml) is plain ``keras.optimizers.Adam`` at one constant rate
 per phase.
 
 ``one_cycle: true`` and ``discriminative: true`` are the thesis's untested conjecture ("Keras with
@@ -23,8 +23,12 @@ from __future__ import annotations
 
 import math
 
+from dlcompare import phase_lrs  # noqa: F401  (part of this module's API)
+
 from . import env
-from .settings import DEFAULTS, DIV, DIV_FINAL, phase_lrs, settings  # noqa: F401  (re-exported)
+
+DIV = 25.0          # one-cycle: first rate = max / DIV (fastai's div)
+DIV_FINAL = 1e5     # one-cycle: last rate = max / DIV_FINAL (fastai's div_final)
 
 keras = env.load()
 ops = keras.ops

@@ -21,6 +21,7 @@ GROUP_NAMES = ("body_early", "body_late", "head")
 SPLIT_AT = {"resnet": 6, "densenet": 7, "vgg": 22}
 HEAD_HIDDEN = 512
 HEAD_DROPOUT = 0.5   # fastai ps: the last Dropout; the first one gets half of it
+HEAD = "fastai create_head: concat pool, BN, Dropout 0.25, Linear 512, ReLU, BN, Dropout 0.5, Linear"
 
 
 def family(arch: str) -> str:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dlcompare
+from dlcompare import ARCHS, Run, Trainer
 from dlcompare.kit import torch_runtime
-from dlcompare.host.contract import Run, Trainer
-from dlcompare.glossary import ARCHS
 
 
 class TorchTrainer(Trainer):
@@ -13,7 +12,7 @@ class TorchTrainer(Trainer):
 
     name = "torch"
     architectures = ARCHS
-    params_schema = None   # its section, ``torch:``, is part of the core parameter schema
+    params_schema = dlcompare.package_schema(__package__)
 
     def library_version(self) -> str:
         import torch
@@ -24,7 +23,7 @@ class TorchTrainer(Trainer):
         return torch_runtime.gpu_count()
 
     def train(self, run: Run) -> None:
-        from .loop import train
+        from .train import train
 
         train(run)
 

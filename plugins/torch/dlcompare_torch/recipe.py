@@ -1,6 +1,6 @@
 """The training recipe from the ``torch:`` params section: optimizer, one-cycle, discriminative rates.
 
-DEFAULTS is the fastai column of the thesis's Table 4.1, written out the way fastai 2 runs it, so
+The defaults (params.schema.yaml) are the fastai column of the thesis's Table 4.1, written out the way fastai 2 runs it, so
 "fastai vs. the same recipe in raw PyTorch" is a fair control:
 
 - Adam with decoupled weight decay 0.01 (fastai's ``Adam`` default ``decouple_wd=True`` = AdamW),
@@ -17,40 +17,11 @@ DEFAULTS is the fastai column of the thesis's Table 4.1, written out the way fas
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn as nn
 
-from dlcompare.kit.rates import phase_lrs  # noqa: F401  (part of this module's API)
-
-DEFAULTS = {
-    "optimizer": "adamw",
-    "betas": [0.9, 0.99],
-    "eps": 1e-5,
-    "weight_decay": 0.01,
-    "one_cycle": True,
-    "moms": [0.95, 0.85],
-    "pct_start": 0.25,
-    "discriminative": True,
-    "phase1": {"epochs": 15, "lr": 3e-3},
-    "phase2": {"epochs": 40, "lr": [5e-6, 5e-4]},
-    "augment": {"flip_horizontal": False, "flip_vertical": False, "dihedral": True, "rotation": 10.0,
-                "zoom": 1.1, "warp": 0.2, "brightness": 0.2, "contrast": 0.2},
-}
 DIV = 25.0          # one-cycle: start lr = max lr / DIV (fastai div)
 DIV_FINAL = 1e5     # one-cycle: final lr = max lr / DIV_FINAL (fastai div_final)
-
-
-def settings(section: dict) -> dict:
-    """DEFAULTS overridden by the params section (nested dicts merged key by key)."""
-    merged = copy.deepcopy(DEFAULTS)
-    for key, value in (section or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
 
 
 def _no_decay(module, name: str) -> bool:

@@ -7,22 +7,17 @@ known-good plugin, and break it on purpose (by overriding one method) to see eac
 
 from __future__ import annotations
 
-import json
-import platform
-import resource
+import io
 import time
 
 import numpy as np
 
-from dlcompare import atomic
-from dlcompare.host.contract import Run, Trainer
-from dlcompare.glossary import PHASES
+from dlcompare import PHASES, Ledger, Run, Trainer, loss_and_accuracy, peak_rss_mb, timed, versions
 
-DEFAULTS = {"phase1": {"epochs": 2, "lr": 0.5}, "phase2": {"epochs": 2, "lr": 0.1}}
 PHASE_SCHEMA = {"type": "object", "additionalProperties": False,
                 "properties": {"epochs": {"type": "integer", "minimum": 0},
                                "lr": {"type": "number", "exclusiveMinimum": 0}}}
-STATE = "state.npz"
+DEFAULTS = {"phase1": {"epochs": 2, "lr": 0.5}, "phase2": {"epochs": 2, "lr": 0.1}}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -34,7 +29,7 @@ class ReferenceTrainer(Trainer):
     name = "reference"
     architectures = ("linear",)
     params_schema = {"type": "object", "additionalProperties": False,
-                     "properties": {p: PHASE_SCHEMA for p in PHASES}}
+                     "properties": {p: {**PHASE_SCHEMA, "default": DEFAULTS[p]} for p in PHASES}}
 
     def library_version(self) -> str:
         return np.__version__
@@ -57,6 +52,14 @@ class ReferenceTrainer(Trainer):
         """What goes into probs_<split>.npy (tests override this to break the contract)."""
         return self.predict(weights, x)
 
+    def save(self, path, weights: tuple) -> None:
+        with open(path, "wb") as fh:
+            np.savez(fh, w=weights[0], b=weights[1])
+
+    def load(self, path) -> tuple:
+        with np.load(io.BytesIO(path.read_bytes())) as saved:
+            return saved["w"], saved["b"]
+
     def fit_epoch(self, run: Run, weights: tuple, x, y, lr: float, step: int) -> float:
         w, b = weights
         order = self.epoch_rng(run, step).permutation(len(y))
@@ -71,54 +74,26 @@ class ReferenceTrainer(Trainer):
         return float(np.mean(losses))
 
     def train(self, run: Run) -> None:
-        cfg = {p: {**DEFAULTS[p], **run.params.get(p, {})} for p in PHASES}
+        cfg = run.params
         (xt, yt), (xv, yv) = [(self.features(i), l) for i, l in map(run.load, ("train", "valid"))]
-        state_path = run.checkpoint_dir / STATE
-        if state_path.is_file():   # resume: weights, history and timings of the finished epochs
-            state = np.load(state_path)
-            w, b = state["w"], state["b"]
-            history = json.loads(str(state["history"]))
-            seconds = json.loads(str(state["seconds"]))
-            run.log(f"{run.prefix}: resuming after epoch {len(history)}")
-        else:
-            w = self.epoch_rng(run, 0).normal(0, 0.01, (xt.shape[1], run.n_classes))
-            b, history, seconds = np.zeros(run.n_classes), [], dict.fromkeys(PHASES, 0.0)
+        ledger = Ledger(run)
+        weights = ledger.restore(self.load) or (
+            self.epoch_rng(run, 0).normal(0, 0.01, (xt.shape[1], run.n_classes)), np.zeros(run.n_classes))
         step = 0
         for phase in PHASES:
-            for epoch in range(1, cfg[phase]["epochs"] + 1):
+            epochs = cfg[phase]["epochs"]
+            step += ledger.first_epoch(phase) - 1 if not ledger.finished(phase) else epochs
+            for epoch in ledger.epochs(phase, epochs):
                 step += 1
-                if step <= len(history):
-                    continue
                 start = time.perf_counter()
-                train_loss = self.fit_epoch(run, (w, b), xt, yt, cfg[phase]["lr"], step)
-                pv = self.predict((w, b), xv)
-                row = {"epoch": epoch, "phase": phase, "train_loss": train_loss,
-                       "valid_loss": float(-np.log(pv[np.arange(len(yv)), yv] + 1e-12).mean()),
-                       "valid_accuracy": float((pv.argmax(axis=1) == yv).mean()),
-                       "seconds": time.perf_counter() - start}
-                history.append(row)
-                seconds[phase] += row["seconds"]
-                run.log_epoch(phase, epoch, cfg[phase]["epochs"], train_loss=train_loss,
-                              valid_loss=row["valid_loss"], valid_accuracy=row["valid_accuracy"],
-                              seconds=row["seconds"])
-                with atomic.atomic_path(state_path) as tmp, open(tmp, "wb") as fh:
-                    np.savez(fh, w=w, b=b, history=json.dumps(history), seconds=json.dumps(seconds))
-        run.save_history(history)
-        start = time.perf_counter()
-        n_eval = 0
-        for split in ("valid", "test"):
-            images, _ = run.load(split)
-            run.save_probabilities(split, self.saved_probabilities((w, b), self.features(images)))
-            n_eval += len(images)
-        inference = n_eval / max(time.perf_counter() - start, 1e-9)
-        train_seconds = sum(seconds.values())
-        epochs = sum(cfg[p]["epochs"] for p in PHASES)
-        run.save_info({
-            "library_version": self.library_version(),
-            "versions": {"numpy": np.__version__, "python": platform.python_version()},
-            "param_count": int(w.size + b.size),
-            "phase_seconds": seconds,
-            "images_per_second": {"train": len(yt) * epochs / max(train_seconds, 1e-9),
-                                  "inference": inference},
-            "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        })
+                train_loss = self.fit_epoch(run, weights, xt, yt, cfg[phase]["lr"], step)
+                train_seconds = time.perf_counter() - start
+                valid_loss, valid_accuracy = loss_and_accuracy(self.predict(weights, xv), yv)
+                ledger.record(phase, epoch, epochs, train_loss=train_loss, valid_loss=valid_loss,
+                              valid_accuracy=valid_accuracy, images=len(yt), train_seconds=train_seconds,
+                              seconds=time.perf_counter() - start,
+                              save=lambda path: self.save(path, weights))
+        probs, seconds = timed(lambda: {split: self.saved_probabilities(weights, self.features(run.load(split)[0]))
+                                        for split in ("valid", "test")})
+        ledger.finish(probs, seconds, library_version=self.library_version(), versions=versions(),
+                      param_count=int(weights[0].size + weights[1].size), peak_memory_mb=peak_rss_mb())

@@ -5,6 +5,10 @@ test rows (images, labels and manifest lines together) permuted; the training sp
 With the same seed the training is the same, so the second run's probability row i must equal
 the first run's row perm[i]. A plugin that reorders rows (sorting by class, a shuffled loader)
 fails this; a plugin whose training is not reproducible fails the `reproducible` check first.
+
+How resuming is checked: a third project, the first one again, is trained with the process
+stopped (``os._exit``, as a kill) right after its first checkpointed epoch, then trained again;
+the resumed run must end with the history and metrics of the uninterrupted first run.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import copy
 import csv
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +35,7 @@ from dlcompare.data import splitcache
 from dlcompare.glossary import EVAL_SPLITS, HISTORY, METRICS, PHASES, PROBS, RUN_INFO
 from dlcompare.host.plugins import load_registry
 from dlcompare.host.training import library_params
+from dlcompare.kit import ledger as ledger_mod
 
 SEED = 0
 IMAGE_SIZE = 32
@@ -44,7 +50,7 @@ ENV_PLUGIN = "DLCOMPARE_CHECK_PLUGIN"   # for `pytest --pyargs dlcompare.conform
 ENV_ARCH = "DLCOMPARE_CHECK_ARCH"
 ENV_PARAMS = "DLCOMPARE_CHECK_PARAMS"
 
-Launch = Callable[[Path, str, str, int], None]
+Launch = Callable[..., None]   # (project, library, arch, seed, env=None)
 
 
 class Failure(Exception):
@@ -58,7 +64,7 @@ class Trial:
     library: str
     arch: str
     trainer: contract.Trainer
-    projects: tuple[Path, Path]       # first run; second run with valid/test rows permuted
+    projects: tuple[Path, ...]        # first run; second with valid/test rows permuted; resumed
     perms: dict[str, np.ndarray]      # second project's row i is the first project's row perms[split][i]
     epochs: dict[str, int] | None     # epochs per phase set in the params section, if any
 
@@ -84,21 +90,26 @@ def default_arch(trainer: contract.Trainer) -> str:
     return glossary.SMALL_ARCH if glossary.SMALL_ARCH in archs else archs[0]
 
 
-def tiny_section(library: str, params: dict | None) -> tuple[dict, dict[str, int] | None]:
-    """The plugin's params section with every phase cut to one epoch (when it names phases)."""
-    section = copy.deepcopy(library_params(params or {}, library))
+def tiny_section(trainer: contract.Trainer, params: dict | None) -> tuple[dict, dict[str, int] | None]:
+    """The plugin's params section (its defaults filled in) with every phase cut to one epoch
+    (when it names phases)."""
+    section = trainer.resolve_params(copy.deepcopy(library_params(params or {}, trainer.name)))
     phases = [p for p in PHASES if isinstance(section.get(p), dict)]
     for phase in phases:
         section[phase]["epochs"] = 1
     return section, ({p: 1 for p in PHASES} if len(phases) == len(PHASES) else None)
 
 
-def load_params(path: str | None = None) -> dict | None:
-    """The parameters whose plugin section the tiny runs use: ``path``, else ./params.yaml when
-    there is one, else None (the plugin's own defaults)."""
-    if path is None and not Path(params_mod.DEFAULT_PARAMS).is_file():
-        return None
-    return params_mod.load([path] if path else None)
+def load_params(*paths: str) -> dict | None:
+    """The parameters whose plugin section the tiny runs use: ./params.yaml when there is one,
+    with ``paths`` merged over it (a file may hold only the plugin's section); None when there
+    is neither (the plugin's own defaults). Only the plugin's section is used, and its own schema
+    checks it, whatever ``train.libraries`` says."""
+    files = [params_mod.DEFAULT_PARAMS] * Path(params_mod.DEFAULT_PARAMS).is_file() + [p for p in paths if p]
+    params: dict = {}
+    for path in files:
+        params = params_mod.deep_merge(params, params_mod.read_yaml(path))
+    return params or None
 
 
 def project_params(library: str, arch: str, section: dict) -> dict:
@@ -132,14 +143,19 @@ def permute_eval_rows(root: Path) -> dict[str, np.ndarray]:
     return perms
 
 
-def train_subprocess(project: Path, library: str, arch: str, seed: int) -> None:
+def train_subprocess(project: Path, library: str, arch: str, seed: int, env: dict | None = None,
+                     expect: int = 0) -> None:
     """`dlcompare train` in its own process (TensorFlow keeps its memory for the process's life)."""
     cmd = [sys.executable, "-m", "dlcompare.cli", "train", "--library", library,
            "--arch", arch, "--seed", str(seed)]
-    with open(project / "train.log", "w", encoding="utf-8") as log:
+    with open(project / "train.log", "a", encoding="utf-8") as log:
         done = subprocess.run(cmd, cwd=project, stdout=log, stderr=subprocess.STDOUT,
-                              timeout=TIMEOUT_S)
-    if done.returncode != 0:
+                              timeout=TIMEOUT_S, env={**os.environ, **(env or {})})
+    if done.returncode != expect:
+        if expect:
+            raise Failure(f"the run to be interrupted exited with {done.returncode}, not "
+                          f"{expect}: it never checkpointed an epoch through dlcompare.Ledger "
+                          f"(record each epoch with ledger.record), so resuming cannot be checked")
         tail = (project / "train.log").read_text(encoding="utf-8", errors="replace")
         tail = "\n".join(tail.strip().splitlines()[-15:])
         raise Failure(f"`dlcompare train` exited with {done.returncode} in {project}:\n{tail}")
@@ -153,28 +169,33 @@ def prepare(library: str, arch: str | None, workdir: Path, params: dict | None =
     if arch not in trainer.architectures:
         raise Failure(f"{library} has no architecture {arch!r} "
                       f"(it supports: {', '.join(trainer.architectures)})")
-    section, epochs = tiny_section(library, params)
+    section, epochs = tiny_section(trainer, params)
     config = project_params(library, arch, section)
-    projects = (Path(workdir) / "first", Path(workdir) / "second")
+    projects = (Path(workdir) / "first", Path(workdir) / "second", Path(workdir) / "resumed")
     perms: dict[str, np.ndarray] = {}
     for k, project in enumerate(projects):
         testing.make_split(project, n_classes=N_CLASSES, sizes=SIZES, image_size=IMAGE_SIZE)
         if k == 1:
             perms = permute_eval_rows(project)
         (project / params_mod.DEFAULT_PARAMS).write_text(yaml.safe_dump(config), encoding="utf-8")
-    for k, project in enumerate(projects):
-        what = "validation and test rows permuted" if k else "seed 0"
-        log(f"  training run {k + 1}/2 ({what}) ...")
+    steps = [(projects[0], "seed 0", {}), (projects[1], "validation and test rows permuted", {}),
+             (projects[2], "seed 0, stopped after its first epoch", {ledger_mod.ENV_STOP_AFTER: "1"}),
+             (projects[2], "seed 0, resumed", {})]
+    for k, (project, what, env) in enumerate(steps):
+        log(f"  training run {k + 1}/{len(steps)} ({what}) ...")
         start = time.perf_counter()
-        launch(project, library, arch, SEED)
-        log(f"  run {k + 1}/2 done in {time.perf_counter() - start:.1f} s")
+        if env:
+            launch(project, library, arch, SEED, env=env, expect=ledger_mod.STOP_EXIT_CODE)
+        else:
+            launch(project, library, arch, SEED)
+        log(f"  run {k + 1}/{len(steps)} done in {time.perf_counter() - start:.1f} s")
     return Trial(library, arch, trainer, projects, perms, epochs)
 
 
 # -- the checks: each returns a one-line summary or raises Failure -----------------------------
 
 def check_artifacts(trial: Trial) -> str:
-    for k in range(2):
+    for k in range(len(trial.projects)):
         run_dir = trial.run_dir(k)
         missing = [n for n in glossary.RUN_ARTIFACTS if not (run_dir / n).is_file()]
         if missing:
@@ -298,6 +319,37 @@ def check_row_order(trial: Trial) -> str:
     return "probability rows follow the manifest order"
 
 
+HISTORY_VALUES = ("epoch", "phase", "train_loss", "valid_loss", "valid_accuracy")
+
+
+def check_resume(trial: Trial) -> str:
+    """Stopped after its first epoch and trained again, a run ends as the uninterrupted one."""
+    info = trial.read_json(2, RUN_INFO)
+    if not info.get("resumed_after"):
+        raise Failure(f"the interrupted run did not resume: its {RUN_INFO} has no resumed_after "
+                      f"(it started over from epoch 1)")
+    first, resumed = trial.history(0), trial.history(2)
+    for a, b in zip(first, resumed, strict=False):
+        for key in HISTORY_VALUES:
+            same = a[key] == b[key] if key in ("epoch", "phase") else np.isclose(
+                float(a[key]), float(b[key]), rtol=LOSS_RTOL, atol=0)
+            if not same:
+                raise Failure(f"resumed run's {HISTORY} differs from the uninterrupted run at "
+                              f"{a['phase']} epoch {a['epoch']} {key}: {a[key]} vs {b[key]} (save and "
+                              f"restore every RNG and optimizer state in the checkpoint)")
+    if len(first) != len(resumed):
+        raise Failure(f"resumed run has {len(resumed)} history rows, the uninterrupted one {len(first)}")
+    a, b = trial.read_json(0, METRICS), trial.read_json(2, METRICS)
+    for split in EVAL_SPLITS:
+        if a[split]["confusion_matrix"] != b[split]["confusion_matrix"] or not np.isclose(
+                a[split]["loss"], b[split]["loss"], rtol=1e-5, atol=0):
+            raise Failure(f"resumed run's {split} metrics differ from the uninterrupted run's: "
+                          f"loss {a[split]['loss']} vs {b[split]['loss']}")
+    done = info["resumed_after"]
+    return (f"stopped after {done['phase']} epoch {done['epoch']}, resumed: same history and "
+            f"metrics as the uninterrupted run")
+
+
 CHECKS: dict[str, Callable[[Trial], str]] = {
     "artifacts": check_artifacts,
     "history": check_history,
@@ -306,6 +358,7 @@ CHECKS: dict[str, Callable[[Trial], str]] = {
     "no_stray_files": check_no_stray_files,
     "row_order": check_row_order,
     "reproducible": check_reproducible,
+    "resume": check_resume,
 }
 
 

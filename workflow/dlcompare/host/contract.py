@@ -23,7 +23,8 @@ from dlcompare.glossary import EVAL_SPLITS, HISTORY, HISTORY_COLUMNS, PHASES, PR
 
 # Keys every run.json must carry (plugins may add more under "extras").
 RUN_INFO_KEYS = ("library", "arch", "seed", "device", "library_version", "versions",
-                 "param_count", "phase_seconds", "images_per_second", "peak_memory_mb")
+                 "param_count", "phase_seconds", "images_per_second", "peak_memory_mb",
+                 "params", "plugin_version")
 SUM_TOLERANCE = 1e-3   # probability rows must sum to 1 within this
 
 
@@ -36,9 +37,15 @@ class Trainer:
 
     name: str = ""
     architectures: tuple[str, ...] = ()
-    # Optional JSON schema (draft 7) for the library's params section (the top-level key named
-    # after it); the built-ins' sections are part of the core schema instead.
+    # Optional JSON schema (draft 7, with defaults) of the library's params section (the top-level
+    # key named after it); ship it as package data: ``params_schema = dlcompare.package_schema(__package__)``.
     params_schema: dict | None = None
+
+    def resolve_params(self, section: dict | None) -> dict:
+        """The section validated with ``params_schema`` and its defaults filled in (what runs)."""
+        from dlcompare.params import resolve_section
+
+        return resolve_section(self.params_schema, section, self.name)
 
     def library_version(self) -> str:
         """The version of the library this trainer drives (imports it, so it may raise)."""
@@ -69,7 +76,7 @@ class Run:
     split_dir: Path             # the decoded split cache (read it with load())
     out_dir: Path               # write artifacts here (a staging dir the core publishes atomically)
     checkpoint_dir: Path        # survives a failed or killed run: resume from here
-    params: dict                # the library's own params section
+    params: dict                # the library's own params section, defaults filled in
     all_params: dict = dataclasses.field(repr=False, default_factory=dict)
     log: Callable[[str], None] = print
 

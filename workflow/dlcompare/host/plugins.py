@@ -12,7 +12,7 @@ import pluggy
 from dlcompare.host import hookspecs
 from dlcompare.host.contract import Trainer
 from dlcompare.errors import UserError
-from dlcompare.host.markers import PROJECT
+from dlcompare.host.hookspecs import PROJECT
 
 ENV_FILTER = "DLCOMPARE_PLUGINS"   # e.g. DLCOMPARE_PLUGINS=torch,fastai loads only those two
 BUILTINS: tuple = ()               # plugin objects the core registers before the entry points

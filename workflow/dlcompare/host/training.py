@@ -4,40 +4,82 @@ The trainer writes into a staging directory next to the run directory; the core 
 artifacts, adds metrics.json, then swaps the whole directory into place. A run directory is
 therefore either absent, a previous finished run, or this finished run: never half-written.
 The checkpoint directory lives outside the run directory, survives failed and killed attempts
-(the trainer resumes from it) and is removed after success.
+(the trainer resumes from it) and is removed after success; ``fresh`` discards it first. A lock
+file beside it (``fcntl.flock``, released when the process dies, however it dies) keeps a second
+`dlcompare train` of the same run from starting beside the first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import random
 import shutil
+import socket
 from pathlib import Path
+
+import json
 
 import numpy as np
 
 from dlcompare.host import contract, devices, evaluate
-from dlcompare import glossary
+from dlcompare import atomic, glossary
 from dlcompare.data import splitcache
 from dlcompare.errors import UserError
 from dlcompare.host.plugins import Registry, load_registry
 
 
 def library_params(params: dict, library: str) -> dict:
-    """The library's own top-level section (named after it; may be empty)."""
+    """The library's own top-level section as given (named after it; may be empty or absent)."""
     return dict(params.get(library) or {})
 
 
-def _validate_plugin_params(trainer: contract.Trainer, section: dict) -> None:
-    if trainer.params_schema is None:
-        return
-    import jsonschema
+def plugin_version(registry: Registry, library: str) -> str:
+    """The version of the plugin package that provides ``library`` (a change of it reruns runs)."""
+    dist = registry.distributions.get(library, "unknown")
+    return dist.rpartition(" ")[2] if " " in dist else dist
 
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft7Validator(trainer.params_schema).iter_errors(section))
-    if error is not None:
-        where = ".".join([trainer.name, *map(str, error.absolute_path)])
-        raise UserError(f"invalid parameter {where}: {error.message}")
+
+def core_fields(run: contract.Run, registry: Registry) -> dict:
+    """What the core adds to every run.json (the one place for run.json keys the core owns)."""
+    return {"params": run.params, "plugin_version": plugin_version(registry, run.library)}
+
+
+def add_core_fields(out_dir: Path, fields: dict) -> None:
+    """Merge ``fields`` into the run.json the trainer wrote (left alone when there is none: the
+    contract check then names the missing file)."""
+    path = Path(out_dir) / glossary.RUN_INFO
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(info, dict):
+        atomic.write_json(path, {**info, **fields})
+
+
+@contextlib.contextmanager
+def run_lock(checkpoint_dir: Path, prefix: str):
+    """Hold ``<checkpoint_dir>.lock`` for the run; UserError naming the holder when it is taken."""
+    path = Path(f"{checkpoint_dir}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise UserError(f"run {prefix} is already being trained by {holder} (lock {path}); "
+                            f"wait for it or stop that process") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"PID {os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        yield
+        path.unlink(missing_ok=True)   # while still holding it: a newcomer makes a new file
+    finally:
+        fh.close()
 
 
 def seed_everything(seed: int) -> None:
@@ -61,14 +103,27 @@ def publish(staging: Path, final: Path) -> None:
 
 
 def train(params: dict, library: str, arch: str, seed: int, log=print,
-          registry: Registry | None = None) -> Path:
-    """Train one run into results/runs/<library>/<arch>/seed<seed>/ and return that path."""
-    trainer = (registry or load_registry()).get(library)
+          registry: Registry | None = None, fresh: bool = False) -> Path:
+    """Train one run into results/runs/<library>/<arch>/seed<seed>/ and return that path.
+
+    ``fresh``: discard the run's checkpoint and start from epoch 1.
+    """
+    registry = registry or load_registry()
+    trainer = registry.get(library)
     if arch not in trainer.architectures:
         raise UserError(f"library {library!r} has no architecture {arch!r} "
                         f"(it supports: {', '.join(trainer.architectures)})")
-    section = library_params(params, library)
-    _validate_plugin_params(trainer, section)
+    section = trainer.resolve_params(library_params(params, library))
+    checkpoint_dir = Path(glossary.checkpoint_dir(library, arch, seed))
+    with run_lock(checkpoint_dir, f"{library}/{arch}/seed{seed}"):
+        if fresh:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        return _train(params, trainer, registry, section, arch, int(seed), checkpoint_dir, log)
+
+
+def _train(params: dict, trainer: contract.Trainer, registry: Registry, section: dict, arch: str,
+           seed: int, checkpoint_dir: Path, log) -> Path:
+    library = trainer.name
     tp = params["train"]
     requested = tp.get("device", "auto")
     device = devices.resolve(requested, 0 if requested == "cpu" else trainer.gpu_count())
@@ -79,7 +134,6 @@ def train(params: dict, library: str, arch: str, seed: int, log=print,
     staging = staging_dir(final)
     shutil.rmtree(staging, ignore_errors=True)   # left by a killed attempt
     staging.mkdir(parents=True)
-    checkpoint_dir = Path(glossary.checkpoint_dir(library, arch, seed))
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
     run = contract.Run(
@@ -92,6 +146,7 @@ def train(params: dict, library: str, arch: str, seed: int, log=print,
     log(f"{run.prefix}: training on {devices.describe(device)} ({len(classes)} classes)")
     try:
         trainer.train(run)
+        add_core_fields(staging, core_fields(run, registry))
         try:
             contract.check_artifacts(staging, split_dir, len(classes),
                                      expect={"library": library, "arch": arch, "seed": int(seed)})

@@ -1,11 +1,13 @@
-"""Torch facts shared by the torch-based plugins (torch, fastai), so both report them alike.
+"""Torch facts shared by the torch-based plugins (torch, fastai), so both set up and report alike.
 
 Imports torch lazily: the core and `dlcompare plugins` must not pay for (or break on) torch.
 """
 
 from __future__ import annotations
 
-import resource
+import contextlib
+
+from dlcompare.kit.measures import peak_rss_mb, versions as base_versions
 
 
 def gpu_count() -> int:
@@ -21,4 +23,58 @@ def peak_memory_mb(device) -> float:
 
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
+    return peak_rss_mb()
+
+
+def versions(device, *distributions: str) -> dict:
+    """torch, torchvision, CUDA, cuDNN and the device's name, plus ``distributions``."""
+    import torch
+
+    cuda = device.type == "cuda"
+    return base_versions("torch", "torchvision", *distributions,
+                         device_name=torch.cuda.get_device_name(device) if cuda else None,
+                         cuda=torch.version.cuda if cuda else None,
+                         cudnn=torch.backends.cudnn.version() if cuda else None)
+
+
+@contextlib.contextmanager
+def settings(device, threads: int):
+    """``threads`` CPU threads, deterministic kernels on CPU, cuDNN autotuning on CUDA; for this
+    run only (restored afterwards: tests share a process)."""
+    import torch
+
+    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    torch.set_num_threads(threads)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    else:
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2:]
+
+
+def rng_state(generator=None) -> dict:
+    """torch's (and CUDA's) RNG states, and a loader generator's, for a checkpoint."""
+    import torch
+
+    state = {"torch": torch.get_rng_state()}
+    if generator is not None:
+        state["loader"] = generator.get_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict, generator=None) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    if generator is not None:
+        generator.set_state(state["loader"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,127 @@
+"""The kit's Ledger: resume policy, verified checkpoints, non-finite epochs, throughput, run.json."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlcompare import Ledger, Run, UserError
+from dlcompare.kit import ledger as ledger_mod
+
+
+def make_run(tmp_path: Path, params=None, lines=None) -> Run:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    return Run(library="toy", arch="linear", seed=0, device="cpu", pretrained="none", image_size=8,
+               batch_size=4, threads=1, classes=["a", "b"], split_dir=tmp_path / "split",
+               out_dir=out, checkpoint_dir=tmp_path / "ckpt", params=params or {"lr": 0.1},
+               log=(lines if lines is not None else []).append)
+
+
+def train(run: Run, stop_after: int | None = None) -> Ledger:
+    """A toy 'library': its state is a counter; 2 epochs in phase1, 1 in phase2."""
+    state = {"w": 0}
+    ledger = Ledger(run)
+    restored = ledger.restore(lambda path: pickle.loads(path.read_bytes()))
+    if restored:
+        state.update(restored)
+    recorded = 0
+    for phase, epochs in (("phase1", 2), ("phase2", 1)):
+        for epoch in ledger.epochs(phase, epochs):
+            state["w"] += 1
+            ledger.record(phase, epoch, epochs, train_loss=1.0 / state["w"], valid_loss=0.5,
+                          valid_accuracy=0.5, images=8, train_seconds=0.1, seconds=0.2,
+                          save=lambda path: path.write_bytes(pickle.dumps(state)), keep={"w": state["w"]})
+            recorded += 1
+            if stop_after and recorded == stop_after:
+                raise KeyboardInterrupt   # a kill right after the checkpoint
+    ledger.finish({"valid": np.full((3, 2), 0.5), "test": np.full((2, 2), 0.5)}, 0.5,
+                  library_version="1.0", versions={}, param_count=3, peak_memory_mb=None)
+    return ledger
+
+
+def test_uninterrupted_run_writes_history_and_every_derived_field(tmp_path):
+    run = make_run(tmp_path)
+    train(run)
+    info = json.loads((run.out_dir / "run.json").read_text())
+    assert info["phase_seconds"] == pytest.approx({"phase1": 0.4, "phase2": 0.2})
+    assert info["images_per_second"]["train"] == pytest.approx(16 / 0.2)   # after the warm-up epoch
+    assert info["images_per_second"]["inference"] == pytest.approx(5 / 0.5)
+    assert info["warmup_seconds"] == pytest.approx(0.1) and info["resumed_after"] is None
+    assert (run.out_dir / "history.csv").read_text().count("\n") == 4
+
+
+def test_killed_run_resumes_after_its_last_checkpoint(tmp_path):
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        train(make_run(tmp_path, lines=lines), stop_after=1)
+    ledger = train(make_run(tmp_path, lines=lines))
+    assert "toy/linear/seed0: resuming after phase1 epoch 1" in lines
+    assert [(r["phase"], r["epoch"], r["train_loss"]) for r in ledger.history] == \
+        [("phase1", 1, 1.0), ("phase1", 2, 0.5), ("phase2", 1, 1 / 3)]   # the counter was restored
+    info = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert info["resumed_after"] == {"phase": "phase1", "epoch": 1}
+
+
+def test_a_checkpoint_of_other_settings_is_ignored(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(make_run(tmp_path), stop_after=2)
+    lines = []
+    ledger = Ledger(make_run(tmp_path, params={"lr": 0.2}, lines=lines))
+    assert ledger.done == (None, 0) and "written with other settings" in lines[0]
+
+
+def test_a_damaged_checkpoint_is_an_error_naming_the_file(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(make_run(tmp_path), stop_after=2)
+    payload = tmp_path / "ckpt" / "phase1-epoch2.ckpt"
+    assert [p.name for p in (tmp_path / "ckpt").iterdir()] and payload.is_file()
+    payload.write_bytes(payload.read_bytes()[:-1] + b"x")
+    with pytest.raises(ledger_mod.CheckpointError, match=f"checkpoint {payload} is damaged.*--fresh"):
+        Ledger(make_run(tmp_path))
+    payload.unlink()
+    with pytest.raises(UserError, match=f"checkpoint {payload} is missing"):
+        Ledger(make_run(tmp_path))
+
+
+def test_a_checkpoint_that_does_not_load_names_the_file_not_the_plugin(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(make_run(tmp_path), stop_after=1)
+    ledger = Ledger(make_run(tmp_path))
+
+    def load(path):
+        raise RuntimeError("size mismatch for fc.weight")
+
+    with pytest.raises(ledger_mod.CheckpointError, match="phase1-epoch1.ckpt does not load into "
+                                                         "this run \\(size mismatch for fc.weight\\)"):
+        ledger.restore(load)
+
+
+def test_a_non_finite_epoch_is_never_checkpointed(tmp_path):
+    run = make_run(tmp_path)
+    ledger = Ledger(run)
+    good = dict(valid_loss=0.5, valid_accuracy=0.5, images=8, train_seconds=0.1, seconds=0.1,
+                save=lambda path: path.write_bytes(b"ok"))
+    ledger.record("phase1", 1, 2, train_loss=1.0, **good)
+    with pytest.raises(UserError, match="phase1 epoch 2: train_loss is nan .*not checkpointed"):
+        ledger.record("phase1", 2, 2, train_loss=float("nan"), **good)
+    state = json.loads((tmp_path / "ckpt" / ledger_mod.STATE).read_text())
+    assert (state["phase"], state["epoch"]) == ("phase1", 1)
+
+
+def test_stop_after_exits_like_a_kill(tmp_path, monkeypatch):
+    """The conformance suite's simulated kill: os._exit right after the checkpoint."""
+    exits = []
+    monkeypatch.setenv(ledger_mod.ENV_STOP_AFTER, "1")
+    def stop(code):
+        exits.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(ledger_mod, "stop", stop)
+    with pytest.raises(SystemExit):
+        train(make_run(tmp_path))
+    assert exits == [ledger_mod.STOP_EXIT_CODE] and (tmp_path / "ckpt" / ledger_mod.STATE).is_file()
