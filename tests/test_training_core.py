@@ -41,10 +41,10 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
-def train(trainer=None, log=None, **kw):
+def train(trainer=None, log=None, fresh=False, **kw):
     lines = [] if log is None else log
     return training.train(make_params(**kw), "reference", "linear", 0, log=lines.append,
-                          registry=registry(trainer or ReferenceTrainer()))
+                          registry=registry(trainer or ReferenceTrainer()), fresh=fresh)
 
 
 def test_a_run_is_published_whole_with_metrics(project):
@@ -78,12 +78,12 @@ def test_a_failed_run_leaves_nothing_finished_and_a_rerun_resumes(project):
     with pytest.raises(RuntimeError, match="out of memory"):
         train(CrashAfter(3))
     assert not os.path.exists(RUN) and not os.path.exists(os.path.dirname(RUN) + "/.seed0.partial")
-    assert os.listdir(CHECKPOINT) == ["state.npz"]                 # kept for the next attempt
+    assert sorted(os.listdir(CHECKPOINT)) == ["phase2-epoch1.ckpt", "state.json"]   # kept for the next attempt
 
     log = []
     resumed = train(CrashAfter(99), log=log)
-    assert "reference/linear/seed0: resuming after epoch 3" in log
-    assert sum("epoch" in line and "phase" in line for line in log) == 1   # only epoch 4 ran again
+    assert "reference/linear/seed0: resuming after phase2 epoch 1" in log
+    assert sum(" epoch " in line and "resuming" not in line for line in log) == 1   # only epoch 4 ran again
     assert not os.path.exists(CHECKPOINT)
     resumed_metrics = json.loads((resumed / glossary.METRICS).read_text())
     history = (resumed / glossary.HISTORY).read_text().splitlines()
@@ -93,6 +93,43 @@ def test_a_failed_run_leaves_nothing_finished_and_a_rerun_resumes(project):
     shutil.rmtree(RUN)
     straight = json.loads((train() / glossary.METRICS).read_text())
     assert [straight[s] for s in glossary.EVAL_SPLITS] == [resumed_metrics[s] for s in glossary.EVAL_SPLITS]
+
+
+def test_fresh_discards_the_checkpoint(project):
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(CrashAfter(3))
+    log = []
+    train(fresh=True, log=log)
+    assert not any("resuming" in line for line in log)
+    assert sum(" epoch " in line for line in log) == 4
+
+
+def test_a_damaged_checkpoint_is_one_error_naming_it(project):
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(CrashAfter(3))
+    payload = project / CHECKPOINT / "phase2-epoch1.ckpt"
+    payload.write_bytes(b"garbage")
+    with pytest.raises(UserError, match=f"^checkpoint {CHECKPOINT}/phase2-epoch1.ckpt is damaged "
+                                        r"\(sha256 mismatch\).*dlcompare train --fresh"):
+        train()
+    assert payload.exists() and not (project / RUN).exists()
+    train(fresh=True)
+
+
+def test_a_second_train_of_the_same_run_names_the_holder(project):
+    with training.run_lock(project / CHECKPOINT, "reference/linear/seed0"):
+        with pytest.raises(UserError, match=f"^run reference/linear/seed0 is already being trained "
+                                            f"by PID {os.getpid()} on "):
+            train()
+    train()                                          # released: the run trains
+    assert not (project / f"{CHECKPOINT}.lock").exists()
+
+
+def test_run_json_records_the_resolved_params_and_the_plugin_version(project):
+    info = json.loads((train(section={"phase2": {"epochs": 1}}) / glossary.RUN_INFO).read_text())
+    assert info["params"] == {"phase1": {"epochs": 2, "lr": 0.5}, "phase2": {"epochs": 1, "lr": 0.1}}
+    assert info["plugin_version"] == "built-in"
+    assert training.plugin_version(Registry({}, {"x": "dlcompare-x 1.2.3"}, {}), "x") == "1.2.3"
 
 
 def test_a_failed_rerun_keeps_the_previous_finished_run(project):
@@ -111,14 +148,14 @@ KILLED = textwrap.dedent("""
     from dlcompare.host.plugins import Registry
 
     class Killed(ReferenceTrainer):
-        def saved_probabilities(self, weights, x):
-            if os.listdir(run_out):      # history.csv is written: die like a SIGKILLed job
-                os.kill(os.getpid(), signal.SIGKILL)
-            return super().saved_probabilities(weights, x)
-
         def train(self, run):
-            global run_out
-            run_out = run.out_dir
+            write = run.save_history
+
+            def write_then_die(rows):    # history.csv is written: die like a SIGKILLed job
+                write(rows)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+            run.save_history = write_then_die
             super().train(run)
 
     p = params.validate({"data": {"dataset": "digits", "image_size": 32},

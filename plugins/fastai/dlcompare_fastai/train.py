@@ -64,17 +64,10 @@ def recipe_summary(run: Run, cfg: dict) -> dict:
     }
 
 
-def train(run: Run) -> None:
-    device = torch.device(run.device)
-    with torch_runtime.settings(device, run.threads):
-        _train(run, device)
-
-
-def _train(run: Run, device: torch.device) -> None:
+@torch_runtime.in_session
+def train(run: Run, device: torch.device) -> None:
     cfg = run.params
     set_seed(run.seed, reproducible=True)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
     dls, test_dl, source = data.dataloaders(run)
     learn = recipe.build_learner(run, dls, cfg)
     ledger = Ledger(run, sizes={s: len(source.items(s)) for s in ("train", "valid")}, fastai=fastai.__version__)

@@ -75,17 +75,9 @@ class Engine:
         return torch.cat(out)
 
 
-def train(run: Run) -> None:
-    device = torch.device(run.device)
-    with torch_runtime.settings(device, run.threads):
-        _train(run, device)
-
-
-def _train(run: Run, device: torch.device) -> None:
-    cfg = run.params
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(device)
+@torch_runtime.in_session
+def train(run: Run, device: torch.device) -> None:
+    cfg, cuda = run.params, device.type == "cuda"
     torch.manual_seed(run.seed)
     net = model_lib.build(run.arch, run.n_classes, run.pretrained, log=run.log)
     engine = Engine(net, device)

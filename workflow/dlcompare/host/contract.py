@@ -23,8 +23,7 @@ from dlcompare.glossary import EVAL_SPLITS, HISTORY, HISTORY_COLUMNS, PHASES, PR
 
 # Keys every run.json must carry (plugins may add more under "extras").
 RUN_INFO_KEYS = ("library", "arch", "seed", "device", "library_version", "versions",
-                 "param_count", "phase_seconds", "images_per_second", "peak_memory_mb",
-                 "params", "plugin_version")
+                 "param_count", "phase_seconds", "images_per_second", "peak_memory_mb")
 SUM_TOLERANCE = 1e-3   # probability rows must sum to 1 within this
 
 

@@ -47,15 +47,9 @@ def core_fields(run: contract.Run, registry: Registry) -> dict:
 
 
 def add_core_fields(out_dir: Path, fields: dict) -> None:
-    """Merge ``fields`` into the run.json the trainer wrote (left alone when there is none: the
-    contract check then names the missing file)."""
+    """Merge ``fields`` into the run.json the trainer wrote (and the contract check accepted)."""
     path = Path(out_dir) / glossary.RUN_INFO
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if isinstance(info, dict):
-        atomic.write_json(path, {**info, **fields})
+    atomic.write_json(path, {**json.loads(path.read_text(encoding="utf-8")), **fields})
 
 
 @contextlib.contextmanager
@@ -146,12 +140,12 @@ def _train(params: dict, trainer: contract.Trainer, registry: Registry, section:
     log(f"{run.prefix}: training on {devices.describe(device)} ({len(classes)} classes)")
     try:
         trainer.train(run)
-        add_core_fields(staging, core_fields(run, registry))
         try:
             contract.check_artifacts(staging, split_dir, len(classes),
                                      expect={"library": library, "arch": arch, "seed": int(seed)})
         except contract.ArtifactError as exc:
             raise UserError(f"plugin {library!r} broke the run contract: {exc}") from None
+        add_core_fields(staging, core_fields(run, registry))
         result = evaluate.write_metrics(staging, split_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)   # the checkpoint stays for the next attempt

@@ -6,6 +6,7 @@ Imports torch lazily: the core and `dlcompare plugins` must not pay for (or brea
 from __future__ import annotations
 
 import contextlib
+import functools
 
 from dlcompare.kit.measures import peak_rss_mb, versions as base_versions
 
@@ -78,3 +79,18 @@ def set_rng_state(state: dict, generator=None) -> None:
         generator.set_state(state["loader"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def in_session(train):
+    """Decorate a plugin's ``train(run, device)``: it is called as ``train(run)`` with the run's
+    ``torch.device``, under :func:`settings`, with CUDA's peak-memory counter reset."""
+    @functools.wraps(train)
+    def wrapper(run):
+        import torch
+
+        device = torch.device(run.device)
+        with settings(device, run.threads):
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            return train(run, device)
+    return wrapper
