@@ -39,14 +39,21 @@ demo: setup
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPU)
 	@$(BIN)/python -c "from pathlib import Path; [print('memoir:', p.resolve()) for p in sorted(Path('reports/build').glob('memoir.*')) if p.suffix in ('.pdf', '.html')]"
 
+# The core's tests, then each plugin's own tests (plugins/<lib>/tests) in a process of its own:
+# one library per process, as in a pipeline (TensorFlow and torchvision do not share one well).
+TESTS = tests $(addsuffix /tests,$(PLUGINS))
+define run_tests
+	@set -e; for dir in $(TESTS); do echo "== $$dir"; $(BIN)/pytest -q $(1) $$dir || [ $$? -eq 5 ]; done
+endef
+
 test: setup
-	$(BIN)/pytest -q
+	$(call run_tests,)
 
 test-slow: setup
-	$(BIN)/pytest -q -m slow
+	$(call run_tests,-m slow)
 
 test-all: setup
-	$(BIN)/pytest -q -m "slow or not slow"
+	$(call run_tests,-m "slow or not slow")
 
 lint: setup
 	$(BIN)/snakemake --lint

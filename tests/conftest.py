@@ -10,11 +10,6 @@ from pathlib import Path
 
 import pytest
 
-# The suite imports PyTorch and TensorFlow in one process (a pipeline never does: one library per
-# training job). With the pinned wheels, importing torchvision *after* TensorFlow segfaults inside
-# torch._dynamo's import, so load it first.
-import torchvision  # noqa: E402,F401  (import order matters, see above)
-
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 

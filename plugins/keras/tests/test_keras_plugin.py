@@ -88,7 +88,7 @@ def test_defaults_are_the_keras_column_of_table_4_1():
 def test_the_project_params_section_uses_only_known_keys():
     from dlcompare import params
 
-    section = params.load([str(Path(__file__).resolve().parents[1] / "params.yaml")])["keras"]
+    section = params.load([str(Path(__file__).resolve().parents[3] / "params.yaml")])["keras"]
     assert set(section) <= set(DEFAULTS)
     assert set(section["augment"]) <= set(DEFAULTS["augment"])
 
