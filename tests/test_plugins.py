@@ -2,6 +2,7 @@
 `dlcompare plugins` table. Fake plugins are real distributions (dist-info + module) on sys.path."""
 
 import itertools
+import os
 import subprocess
 import sys
 import textwrap
@@ -205,3 +206,49 @@ def test_cli_plugins_command(fakes, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "fake-plugins 1.2.3" in out and "resnet18, vgg16" in out
     assert "no: failed to load: ImportError: libcudart.so.12" in out
+
+
+CRASHY = '''
+import os
+import signal
+
+import dlcompare
+
+
+class Crashes(dlcompare.Trainer):
+    name = "crashy"
+    architectures = ("linear",)
+
+    def library_version(self):
+        os.kill(os.getpid(), signal.SIGSEGV)   # as importing triton after TensorFlow does
+
+
+class Fine(dlcompare.Trainer):
+    name = "fine"
+    architectures = ("linear",)
+
+    def library_version(self):
+        return "1.0"
+
+
+@dlcompare.hookimpl
+def dlcompare_register_trainers(register):
+    register(Crashes())
+    register(Fine())
+'''
+
+
+def test_a_library_that_crashes_the_interpreter_is_that_plugins_failure(tmp_path):
+    """`dlcompare plugins` probes each library in its own process."""
+    (tmp_path / "crashy_plugin.py").write_text(CRASHY)
+    meta = tmp_path / "dlcompare_crashy-0.1.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: dlcompare-crashy\nVersion: 0.1\n")
+    (meta / "entry_points.txt").write_text("[dlcompare]\ncrashy = crashy_plugin\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "DLCOMPARE_PLUGINS": "crashy,fine"}
+    done = subprocess.run([sys.executable, "-m", "dlcompare.cli", "plugins"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[1]: line for line in done.stdout.splitlines() if line.strip().startswith(("│ crashy", "│ fine"))}
+    assert "no: the library crashed the interpreter (SIGSEGV)" in rows["crashy"]
+    assert "1.0" in rows["fine"] and "yes" in rows["fine"]

@@ -21,7 +21,7 @@ from fastai.callback.core import Callback, CancelValidException
 from dlcompare.kit import torch_runtime
 from dlcompare.testing import synthetic_images
 
-from . import data, recipe
+from . import data, model, recipe
 from .callbacks import PhaseLog, new_observed
 from .plugin import FastaiTrainer
 
@@ -55,7 +55,7 @@ def setup(cfg, augment: bool = True):
     with torch_runtime.settings(device, cfg.threads):
         torch.manual_seed(0)
         dls, test_dl, _ = data.dataloaders(run, augment=augment)
-        learn = recipe.build_learner(run, dls, cfg_fastai)
+        learn = model.build_learner(run, dls, cfg_fastai)
         learn.unfreeze()
     lr = recipe.fastai_lr(cfg_fastai["phase2"]["lr"])
 

@@ -51,7 +51,7 @@ class ArraySource:
         return self.classes[int(self.arrays[split][1][row])]
 
 
-def augmentations(cfg: dict) -> list:
+def augmentation(cfg: dict) -> list:
     """Thesis Table 4.1: fastai's aug_transforms() plus vertical flip. With flip_vert=True fastai
     replaces its horizontal Flip with Dihedral (one of the 8 symmetries of the square), as fastai
     v1's get_transforms(flip_vert=True) did in the thesis; flip_vert=false gives plain flips."""
@@ -82,7 +82,7 @@ def dataloaders(run, source: ArraySource | None = None, augment: bool = True):
                      tfms=[[image], [label, Categorize(vocab=source.classes, sort=False)]], splits=splits)
     batch_tfms = [IntToFloatTensor()]
     if augment:
-        batch_tfms += augmentations(run.params["augment"])
+        batch_tfms += augmentation(run.params["augment"])
     dls = dsets.dataloaders(bs=run.batch_size, after_batch=batch_tfms, device=torch.device(run.device),
                             num_workers=0, path=run.checkpoint_dir)
     test_dl = dls.test_dl(source.items("test"), with_labels=True)

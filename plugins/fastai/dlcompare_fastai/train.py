@@ -14,7 +14,7 @@ from fastai.torch_core import set_seed
 from dlcompare import PHASES, Ledger, Run, timed
 from dlcompare.kit import torch_runtime, weights
 
-from . import data, interpret, recipe
+from . import data, interpret, model, recipe
 from .callbacks import BatchBar, PhaseLog, new_observed
 
 
@@ -52,7 +52,7 @@ def recipe_summary(run: Run, cfg: dict) -> dict:
         "torchvision_model": weights.torchvision_name(run.arch),
         "weights": weights.WEIGHTS_TAG if run.pretrained == "imagenet" else None,
         "normalisation": "imagenet" if run.pretrained == "imagenet" else None,
-        "head": recipe.HEAD,
+        "head": model.HEAD,
         "optimizer": "fastai Adam (decoupled weight decay, sqr_mom 0.99, eps 1e-5; no decay on BatchNorm and bias)",
         "moms": list(cfg["moms"]), "weight_decay": cfg["weight_decay"], "train_bn": True,
         "one_cycle": recipe.ONE_CYCLE,
@@ -69,7 +69,7 @@ def train(run: Run, device: torch.device) -> None:
     cfg = run.params
     set_seed(run.seed, reproducible=True)
     dls, test_dl, source = data.dataloaders(run)
-    learn = recipe.build_learner(run, dls, cfg)
+    learn = model.build_learner(run, dls, cfg)
     ledger = Ledger(run, sizes={s: len(source.items(s)) for s in ("train", "valid")}, fastai=fastai.__version__)
     lr_finds, observed = ledger.kept.get("lr_find", {}), ledger.kept.get("observed", {})
     counts = {}
@@ -84,7 +84,7 @@ def train(run: Run, device: torch.device) -> None:
         epochs = int(cfg[phase]["epochs"])
         if phase == "phase2":
             learn.unfreeze()
-        counts[phase] = recipe.parameter_counts(learn)
+        counts[phase] = model.parameter_counts(learn)
         if ledger.finished(phase):
             continue       # finished before the restart; the later phase loads its weights
         start = ledger.first_epoch(phase) - 1

@@ -120,42 +120,42 @@ def test_loaders_see_exactly_the_cached_sets(tmp_path, split_dir):
 
 
 def test_augmentation_follows_params():
-    from dlcompare_fastai.data import augmentations
+    from dlcompare_fastai.data import augmentation
 
     def affine_names(tfms):
         return [f.func.__name__ for f in tfms[0].aff_fs]
 
-    thesis = augmentations({"flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2})
+    thesis = augmentation({"flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2})
     assert type(thesis[0]).__name__ == "Dihedral"     # flip_vert: all 8 symmetries of the square
     assert affine_names(thesis) == ["dihedral_mat", "rotate_mat", "zoom_mat"]
     assert thesis[0].aff_fs[1].keywords["max_deg"] == 10.0 and thesis[0].aff_fs[2].keywords["max_zoom"] == 1.1
     assert thesis[1].max_lighting == pytest.approx(0.2)
-    plain = augmentations({"flip_vert": False, "max_rotate": 0.0, "max_zoom": 1.0, "max_lighting": 0.3})
+    plain = augmentation({"flip_vert": False, "max_rotate": 0.0, "max_zoom": 1.0, "max_lighting": 0.3})
     assert type(plain[0]).__name__ == "Flip" and affine_names(plain) == ["flip_mat"]
     assert plain[1].max_lighting == pytest.approx(0.3)
 
 
 def test_phase1_freezes_the_body_but_not_batchnorm(tmp_path, split_dir):
     from fastai.callback.progress import ProgressCallback
-    from dlcompare_fastai import data, recipe
+    from dlcompare_fastai import data, model
 
     run = make_run(tmp_path, split_dir)
     dls, _, _ = data.dataloaders(run)
-    learn = recipe.build_learner(run, dls, run.params)
+    learn = model.build_learner(run, dls, run.params)
     assert not any(isinstance(cb, ProgressCallback) for cb in learn.cbs)
     body, head = learn.model[0], learn.model[1]
     head_params = sum(p.numel() for p in head.parameters())
     body_bn = sum(p.numel() for m in body.modules() if isinstance(m, torch.nn.BatchNorm2d)
                   for p in m.parameters())
     total = sum(p.numel() for p in learn.model.parameters())
-    counts = recipe.parameter_counts(learn)
+    counts = model.parameter_counts(learn)
     assert counts["layer_groups"] == 3
     assert counts["trainable"] == head_params + body_bn
     assert counts["frozen"] == total - head_params - body_bn
     assert all(not p.requires_grad for m in body.modules() if isinstance(m, torch.nn.Conv2d)
                for p in m.parameters())
     learn.unfreeze()
-    assert recipe.parameter_counts(learn)["trainable"] == total
+    assert model.parameter_counts(learn)["trainable"] == total
 
 
 def test_batch_larger_than_train_split_is_a_user_error(tmp_path, split_dir):
@@ -170,7 +170,7 @@ def test_imagenet_weights_come_from_the_shared_hub_cache(tmp_path, split_dir, mo
     no network) into the body, adds ImageNet Normalize, and freezes the body."""
     import torchvision
     from fastai.data.transforms import Normalize
-    from dlcompare_fastai import data, recipe
+    from dlcompare_fastai import data, model
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     torch.manual_seed(123)
@@ -181,7 +181,7 @@ def test_imagenet_weights_come_from_the_shared_hub_cache(tmp_path, split_dir, mo
 
     run = make_run(tmp_path, split_dir, pretrained="imagenet")
     dls, _, _ = data.dataloaders(run)
-    learn = recipe.build_learner(run, dls, run.params)
+    learn = model.build_learner(run, dls, run.params)
     body_weight = learn.model[0][0].weight          # the body's first convolution
     torch.testing.assert_close(body_weight, reference.conv1.weight)
     norms = [t for t in dls.after_batch.fs if isinstance(t, Normalize)]
@@ -317,12 +317,12 @@ def test_no_finder_when_iterations_are_zero(tmp_path, split_dir):
 def test_batch_bar_only_on_a_terminal(tmp_path, split_dir, monkeypatch):
     """A live bar advances once per training batch when stdout is a terminal; nothing otherwise."""
     from dlcompare import progress
-    from dlcompare_fastai import data, recipe
+    from dlcompare_fastai import data, model
     from dlcompare_fastai.callbacks import BatchBar
 
     run = make_run(tmp_path, split_dir)
     dls, _, _ = data.dataloaders(run, augment=False)
-    learn = recipe.build_learner(run, dls, run.params)
+    learn = model.build_learner(run, dls, run.params)
     calls = []
 
     @contextlib.contextmanager
