@@ -1,5 +1,7 @@
 """Atomic writes: write to a temporary sibling, then rename, so a killed job leaves nothing
-that looks finished."""
+that looks finished. The temporary file or folder gets the permissions the umask gives any new
+file (``tempfile`` makes them private, 0600/0700, which would survive the rename and lock a
+group sharing a project out)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,36 @@ import tempfile
 from pathlib import Path
 
 
+def umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_new(path: Path, directory: bool) -> None:
+    path.chmod((0o777 if directory else 0o666) & ~umask())
+
+
+def remove_leftovers(target: str | os.PathLike) -> list[str]:
+    """Delete the temporaries (``.<name>.*.tmp``, ``.<name>.old``) a killed job left next to
+    ``target``; they never look finished but may be large. Returns their names."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    stale = sorted([*target.parent.glob(f".{target.name}.*.tmp"), target.parent / f".{target.name}.old"])
+    removed = []
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            path.unlink(missing_ok=True)
+        else:
+            continue
+        removed.append(path.name)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike):
     """Yield a temporary path next to ``target``; rename it onto ``target`` only on success."""
@@ -19,6 +51,7 @@ def atomic_path(target: str | os.PathLike):
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp)
+    _as_new(tmp, directory=False)
     try:
         yield tmp
         os.replace(tmp, target)
@@ -46,6 +79,7 @@ def atomic_dir(target: str | os.PathLike):
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
+        _as_new(tmp, directory=True)
         yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old")

@@ -8,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 
 from dlcompare import glossary as G
 from dlcompare.host.devices import nvidia_present
+from dlcompare.host.plugins import check_matrix
 from dlcompare.errors import UserError
 from dlcompare.params import apply_overrides, parse_override, validate as validate_params
 
@@ -32,6 +33,7 @@ def _typed(value):
 OVERRIDES = [f"{k}={json.dumps(v)}" for k, v in _leaves(dict(workflow.config_settings.config or {}))]
 try:
     config.update(validate_params(apply_overrides(config, OVERRIDES)))
+    check_matrix(config)     # vgg17 fails at `snakemake -n`, not after download, clean and split
 except UserError as exc:
     raise WorkflowError(str(exc))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompare.host import contract, devices, evaluate
+from dlcompare.host import contract, devices, evaluate, provenance
 from dlcompare import glossary
 from dlcompare.data import splitcache
 from dlcompare.errors import UserError
@@ -50,6 +50,14 @@ def staging_dir(final: Path) -> Path:
     return final.parent / f".{final.name}.partial"
 
 
+def remove_path(path: Path) -> None:
+    """Remove ``path`` whatever it is (folder, file, dangling link); absent is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
 def publish(staging: Path, final: Path) -> None:
     """Swap the finished staging directory into place (two renames, no copying)."""
     old = final.parent / f".{final.name}.old"
@@ -75,9 +83,10 @@ def train(params: dict, library: str, arch: str, seed: int, log=print,
 
     split_dir = Path(glossary.SPLIT_DIR)
     classes = splitcache.load_classes(split_dir)
+    trained_on = provenance.trained_on(params, section, split_dir)   # before: the split may change meanwhile
     final = Path(glossary.run_dir(glossary.RESULTS_DIR, library, arch, seed))
     staging = staging_dir(final)
-    shutil.rmtree(staging, ignore_errors=True)   # left by a killed attempt
+    remove_path(staging)   # left by a killed attempt (a folder, or anything else in the way)
     staging.mkdir(parents=True)
     checkpoint_dir = Path(glossary.checkpoint_dir(library, arch, seed))
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +106,7 @@ def train(params: dict, library: str, arch: str, seed: int, log=print,
                                      expect={"library": library, "arch": arch, "seed": int(seed)})
         except contract.ArtifactError as exc:
             raise UserError(f"plugin {library!r} broke the run contract: {exc}") from None
+        provenance.record(staging, trained_on)
         result = evaluate.write_metrics(staging, split_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)   # the checkpoint stays for the next attempt
