@@ -291,14 +291,15 @@ def test_missing_and_failed_runs_are_shown_not_fatal(tmp_path, monkeypatch):
 def test_no_run_at_all_still_renders_says_so_on_page_one_and_fails(tmp_path, monkeypatch):
     """A pipeline whose runs all failed wrote a memoir as if normal (exit 0)."""
     skip = set(itertools.product(("torch", "fastai", "keras"), ("resnet18",), (0, 1)))
-    with pytest.raises(UserError, match=r"no expected run finished \(0 of 6\); the memoir in "
-                                        r"reports/build says so on page one"):
+    with pytest.raises(UserError, match=r"no expected run finished on the current split and params "
+                                        r"\(0 of 6\); the memoir in reports/build says so on page one"):
         build(tmp_path, monkeypatch, skip=skip)
     out = tmp_path / G.REPORT_DIR
     html = html_text(out)
     assert "No run finished, so there are no results to discuss yet." in html
     header = html.split("</header>")[0]
-    assert "No expected run finished (0 of 6): this memoir has no results." in header
+    assert "No expected run finished on the current split and params (0 of 6): this memoir has no " \
+           "results." in header
     tex = (out / "memoir.tex").read_text(encoding="utf-8")
     assert tex.index("No expected run finished") < tex.index("\\tableofcontents")
     assert not (out / "figures" / "overview.png").exists()

@@ -24,6 +24,17 @@ def _as_new(path: Path, directory: bool) -> None:
     path.chmod((0o777 if directory else 0o666) & ~umask())
 
 
+@contextlib.contextmanager
+def _naming(target: Path):
+    """A refused temporary file is reported under the name the user knows: the target's."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise type(exc)(exc.errno, exc.strerror, str(target)) from None
+
+
 def remove_leftovers(target: str | os.PathLike) -> list[str]:
     """Delete the temporaries (``.<name>.*.tmp``, ``.<name>.old``) a killed job left next to
     ``target``; they never look finished but may be large. Returns their names."""
@@ -48,7 +59,8 @@ def atomic_path(target: str | os.PathLike):
     """Yield a temporary path next to ``target``; rename it onto ``target`` only on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    with _naming(target):
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp)
     _as_new(tmp, directory=False)
@@ -77,7 +89,8 @@ def atomic_dir(target: str | os.PathLike):
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    with _naming(target):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         _as_new(tmp, directory=True)
         yield tmp

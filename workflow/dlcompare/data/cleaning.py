@@ -342,7 +342,8 @@ def summary(report: dict) -> str:
     for entry in report["dropped_classes"]:
         lines.append(f"dropped class {entry['class']!r}: {entry['images']} images ({entry['reason']})")
     if report["skipped"]:
-        reasons = Counter(entry["reason"].split(":")[0] for entry in report["skipped"])
+        reasons = Counter(entry["reason"].removeprefix("download: ").split(" (")[0].split(":")[0]
+                          for entry in report["skipped"])
         lines.append(f"skipped {len(report['skipped'])} files (listed in cleaning.json): "
                      + ", ".join(f"{n} {reason}" for reason, n in reasons.most_common()))
         lines += [f"  {entry['path']}: {entry['reason']}" for entry in report["skipped"][:5]]

@@ -62,7 +62,8 @@ def notices(inputs: collect.Inputs) -> list[str]:
     out = []
     n_ok = sum(r.ok for r in inputs.runs)
     if not n_ok:
-        out.append(f"No expected run finished (0 of {len(inputs.runs)}): this memoir has no results. "
+        out.append(f"No expected run finished on the current split and params (0 of {len(inputs.runs)}): "
+                   "this memoir has no results. "
                    "See the table of runs that did not finish and logs/ for why.")
     stale = [r for r in inputs.runs if r.status == collect.STALE]
     if stale:
@@ -105,6 +106,7 @@ def build_report(params: dict, log=print) -> Path:
     if error:
         raise UserError(error)
     if not n_ok:
-        raise UserError(f"no expected run finished (0 of {len(inputs.runs)}); the memoir in {build} "
+        raise UserError(f"no expected run finished on the current split and params (0 of {len(inputs.runs)}); "
+                        f"the memoir in {build} "
                         "says so on page one: train the runs (see logs/) and report again")
     return build
