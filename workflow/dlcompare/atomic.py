@@ -36,22 +36,16 @@ def _naming(target: Path):
 
 
 def remove_leftovers(target: str | os.PathLike) -> list[str]:
-    """Delete the temporaries (``.<name>.*.tmp``, ``.<name>.old``) a killed job left next to
-    ``target``; they never look finished but may be large. Returns their names."""
+    """Delete the hidden temporaries (``.<name>.*``: ``.tmp`` staging, ``.old``) that a killed
+    job left next to ``target``; they never look finished but may be large. Returns their names."""
     target = Path(target)
-    if not target.parent.is_dir():
-        return []
-    stale = sorted([*target.parent.glob(f".{target.name}.*.tmp"), target.parent / f".{target.name}.old"])
-    removed = []
+    stale = sorted(target.parent.glob(f".{target.name}.*")) if target.parent.is_dir() else []
     for path in stale:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
-        elif os.path.lexists(path):
-            path.unlink(missing_ok=True)
         else:
-            continue
-        removed.append(path.name)
-    return removed
+            path.unlink(missing_ok=True)
+    return [path.name for path in stale]
 
 
 @contextlib.contextmanager

@@ -34,10 +34,9 @@ from pathlib import Path
 from dlcompare import atomic, progress
 from dlcompare.data import safe_extract
 from dlcompare.errors import UserError, printable
-from dlcompare import glossary as G
-from dlcompare.glossary import DATASETS, RAW_DIR
+from dlcompare.glossary import DATASETS, RAW_DIR, SOURCE_INFO
 
-SOURCE = G.SOURCE_INFO
+SOURCE = SOURCE_INFO
 SPLIT_NAMES = ("Train", "Test")
 IGNORED_DIRS = ("__MACOSX",)   # resource forks that macOS zips add next to the real tree
 CHUNK = 1 << 20
@@ -70,15 +69,9 @@ def download(params: dict, log=print) -> Path:
 def remove_leftovers(raw: Path, log) -> None:
     """Delete the hidden temporary folders (``.raw.*``) that a killed download left next to
     data/raw: they never look finished, but an unfinished archive can weigh gigabytes."""
-    stale = sorted(raw.parent.glob(f".{raw.name}.*")) if raw.parent.is_dir() else []
-    for path in stale:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+    stale = atomic.remove_leftovers(raw)
     if stale:
-        log(f"download: removed {len(stale)} leftover(s) of an interrupted download: "
-            + ", ".join(p.name for p in stale))
+        log(f"download: removed {len(stale)} leftover(s) of an interrupted download: " + ", ".join(stale))
 
 
 def inventory(root: Path) -> dict:
