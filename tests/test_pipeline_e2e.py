@@ -79,8 +79,8 @@ def test_an_unknown_library_stops_before_any_job(project, venv_env):
 
 def test_keep_going_still_yields_a_memoir(project, venv_env):
     tiny_profile(project, libraries=("torch", "keras"))
-    (project / "results/runs").mkdir(parents=True)
-    (project / "results/runs/keras").write_text("a file where keras's runs go: its jobs fail")
+    (project / "results/checkpoints").mkdir(parents=True)   # not an output: Snakemake plans as usual
+    (project / "results/checkpoints/keras").write_text("a file where keras's resume state goes: its job fails")
     out = run([exe("snakemake"), "--cores", "2", "--keep-going"], project, venv_env, check=False)
     assert out.returncode != 0
     assert (project / "results/runs/torch/resnet18/seed0/metrics.json").is_file()
