@@ -2,9 +2,18 @@
 # Run: snakemake --cores 8 --resources gpu=1        (the same stages as `dvc repro`, see dvc.yaml)
 # Every rule calls one `dlcompare` subcommand; parameters come from params.yaml (plus any
 # --configfile / --config given to snakemake, which are passed on to the CLI).
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
+from dlcompare.errors import UserError
+from dlcompare.params import read_yaml
+
 min_version("9.0")
+
+try:  # one line for a params.yaml that is not UTF-8 or not YAML, where Snakemake prints a traceback
+    read_yaml("params.yaml")
+except UserError as exc:
+    raise WorkflowError(str(exc))
 
 
 configfile: "params.yaml"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcompare import cli
+from dlcompare import atomic, cli
 from dlcompare.data import images
 from dlcompare import params as params_mod
 from dlcompare.data.cleaning import clean, run_clean
@@ -85,7 +86,7 @@ def test_duplicates_across_classes_remove_every_copy_within_a_class_keep_one(tmp
     assert cls["a"] | {"splits": None} == {
         "before": 6, "unreadable": 0, "duplicates_removed": 3, "cross_class_duplicates": 3,
         "within_class_duplicates": 0, "after": 3, "kept": 3, "dropped": False, "ignored": 0,
-        "splits": None}
+        "splits": None, "constant": 0}
     assert (cls["b"]["cross_class_duplicates"], cls["b"]["after"]) == (2, 3)
     assert (cls["c"]["within_class_duplicates"], cls["c"]["after"]) == (2, 6)
     assert cls["c"]["splits"]["Train"]["within_class_duplicates"] == 2  # z2 and Train/c/both
@@ -168,7 +169,8 @@ def test_small_classes_are_dropped_and_named(tmp_path):
                                           "reason": "fewer than 4 images after de-duplication"}]
     assert report["classes"]["tiny"] | {"splits": None} == {
         "before": 4, "unreadable": 0, "duplicates_removed": 1, "cross_class_duplicates": 1,
-        "within_class_duplicates": 0, "after": 3, "kept": 0, "dropped": True, "ignored": 0, "splits": None}
+        "within_class_duplicates": 0, "after": 3, "kept": 0, "dropped": True, "ignored": 0, "splits": None,
+        "constant": 0}
     assert report["totals"]["after"] == 12 and report["totals"]["kept"] == 9
     assert sorted(p.name for p in (tmp_path / "clean").iterdir()) == ["big", "mid"]
     assert "dropped class 'tiny': 3 images" in report["_log"]
@@ -230,3 +232,125 @@ def test_worker_processes_give_the_same_report(tmp_path, monkeypatch):
                for w in (1, 2)]
     assert reports[0] == reports[1] and reports[0]["totals"]["cross_class_duplicates"] == 2
     assert files_under(tmp_path / "clean1") == files_under(tmp_path / "clean2")
+
+
+# --- issue 14: transparent icons, one-colour images, names, symlinks, permissions -------------
+
+def write_icon(path: Path, seed: int, size: int = 24, mode: str = "RGBA") -> Path:
+    """A symbolic icon as in GNOME's Adwaita theme: a black glyph on transparent black (every
+    pixel's colour is black; only the alpha channel draws the shape)."""
+    rng = np.random.default_rng(seed)
+    alpha = np.zeros((size, size), dtype=np.uint8)
+    x0, y0 = rng.integers(2, size // 2, 2)
+    alpha[y0:y0 + size // 3, x0:x0 + rng.integers(3, size // 2)] = 255
+    alpha[rng.integers(0, size, 6), rng.integers(0, size, 6)] = 255
+    rgba = np.zeros((size, size, 4), dtype=np.uint8)
+    rgba[..., 3] = alpha
+    im = Image.fromarray(rgba, "RGBA")
+    if mode == "LA":
+        im = im.convert("LA")
+    elif mode == "P":
+        im = im.convert("P")          # palette with a transparent entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path)
+    return path
+
+
+def test_transparent_icons_are_composited_not_turned_black(tmp_path):
+    """Dropping alpha made 54 % of the Adwaita icons all-zero arrays under three labels."""
+    icon = write_icon(tmp_path / "icon.png", seed=1).read_bytes()
+    white = images.load_rgb(icon, 24)
+    assert not images.is_constant(white)                        # was: all zeros
+    assert white.max() == 255 and white.min() == 0               # the glyph on a white ground
+    black = images.load_rgb(icon, 24, images.background_rgb("black"))
+    assert images.is_constant(black) and black.max() == 0        # black on black: nothing left
+    for mode in ("LA", "P"):
+        other = write_icon(tmp_path / f"icon-{mode}.png", seed=1, mode=mode).read_bytes()
+        assert not images.is_constant(images.load_rgb(other, 24)), mode
+
+
+def test_one_colour_images_are_counted_and_listed(tmp_path):
+    raw = tmp_path / "raw"
+    for cls in ("edit", "go", "view"):
+        for i in range(3):
+            write_icon(raw / cls / f"{cls}-{i}-symbolic.png", seed=seed_of(cls, i))
+    blank = Image.new("RGBA", (24, 24), (0, 0, 0, 0))
+    blank.save(raw / "view" / "blank.png")                      # fully transparent: white only
+    report = run(raw, tmp_path)
+    assert report["constant_colour"] == ["view/blank.png"]
+    assert report["classes"]["view"]["constant"] == 1 and report["totals"]["constant"] == 1
+    assert "warning: 1 images decode to a single colour" in report["_log"]
+    black = run_clean(raw, tmp_path / "clean2", tmp_path / "cleaning2.json", 1, lambda m: None,
+                      background="black")
+    assert black["totals"]["constant"] == 10                    # every icon vanishes on black
+
+
+def test_file_name_not_utf8_is_skipped_with_its_reason(tmp_path):
+    """It passed clean, then split crashed with UnicodeEncodeError without naming the file."""
+    raw = tmp_path / "raw"
+    for cls in ("a", "b"):
+        for i in range(2):
+            write_image(raw / cls / f"{i}.png", seed=seed_of(cls, i))
+    bad = os.fsdecode(b"caf\xe9.png")                           # Latin-1 é
+    write_image(raw / "a" / bad, seed=7)
+    report = run(raw, tmp_path)
+    assert report["skipped"] == [{"path": "a/caf\\xe9.png", "class": "a", "split": None,
+                                  "reason": "file name is not valid UTF-8: rename it (e.g. convmv -f latin1 -t utf8)"}]
+    assert report["classes"]["a"]["kept"] == 2
+
+
+def test_clean_always_writes_its_report_even_when_it_refuses(tmp_path):
+    """A class lost to dangling links: clean stopped without cleaning.json, so no reason shown."""
+    raw = tmp_path / "raw"
+    for i in range(3):
+        write_image(raw / "kept" / f"{i}.png", seed=i)
+    (raw / "lost").mkdir()
+    for i in range(3):
+        os.symlink(f"../../.git/annex/objects/{i}.png", raw / "lost" / f"{i}.png")
+    with pytest.raises(UserError, match="only 1 class.*what was skipped and why: .*cleaning.json"):
+        run_clean(raw, tmp_path / "clean", tmp_path / "cleaning.json", 1, lambda m: None)
+    report = json.loads((tmp_path / "cleaning.json").read_text(encoding="utf-8"))
+    assert "only 1 class" in report["error"] and not (tmp_path / "clean").exists()
+    assert [e["reason"] for e in report["skipped"]] == [
+        f"symbolic link to a missing file (../../.git/annex/objects/{i}.png)" for i in range(3)]
+
+
+def test_read_only_results_changes_nothing_and_is_one_line(tmp_path, monkeypatch, capsys):
+    """clean had replaced data/clean before failing to write cleaning.json (PermissionError)."""
+    if os.geteuid() == 0:   # root ignores file modes: refuse as the kernel would for a user
+        real = atomic.tempfile.mkstemp
+
+        def refuse(*args, dir=None, **kwargs):
+            if Path(dir).name == "results":
+                raise PermissionError(13, "Permission denied", str(Path(dir) / kwargs.get("prefix", "")))
+            return real(*args, dir=dir, **kwargs)
+        monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
+    monkeypatch.chdir(tmp_path)
+    for cls in ("a", "b"):
+        for i in range(2):
+            write_image(tmp_path / "data" / "raw" / cls / f"{i}.png", seed=seed_of(cls, i))
+    (tmp_path / "data" / "clean" / "old").mkdir(parents=True)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results").chmod(0o555)
+    try:
+        code = cli.main(["clean", "--params", str(REPO / "params.yaml"), "--set", "data.min_images_per_class=1"])
+    finally:
+        (tmp_path / "results").chmod(0o755)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("dlcompare clean: error: Permission denied: results/cleaning.json (make it")
+    assert "chmod" in err
+    assert [p.name for p in (tmp_path / "data" / "clean").iterdir()] == ["old"]   # untouched
+
+
+def test_created_files_follow_the_umask(tmp_path):
+    """tempfile's 0600/0700 survived the atomic rename and locked a sharing group out."""
+    old = os.umask(0o002)
+    try:
+        atomic.write_json(tmp_path / "r.json", {})
+        with atomic.atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "x").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o664
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o775

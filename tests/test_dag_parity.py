@@ -72,6 +72,20 @@ def test_snakemake_rejects_bad_params_in_one_line(project):
     assert "invalid parameter data.dataset: 'nope' is not one of" in out.stdout + out.stderr
 
 
+def test_snakemake_rejects_unknown_architectures_and_broken_params_files_in_one_line(project):
+    """vgg17 passed `snakemake -n` and failed after download, clean and split."""
+    out = subprocess.run([exe("snakemake"), "-n", "--config", "train={'archs': ['resnet18', 'vgg17']}"],
+                         cwd=project, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert ("train.archs: library 'torch' has no architecture 'vgg17' (it has: vgg16, vgg19, resnet50, "
+            "resnet101, densenet121, densenet169, resnet18); fix train.archs") in out.stdout + out.stderr
+    params = project / "params.yaml"
+    params.write_bytes(params.read_bytes() + "# café\n".encode("latin-1"))
+    out = subprocess.run([exe("snakemake"), "-n"], cwd=project, capture_output=True, text=True)
+    assert out.returncode != 0 and "Traceback" not in out.stdout + out.stderr
+    assert "params.yaml: not UTF-8 text (byte 0xe9 at offset" in out.stdout + out.stderr
+
+
 def test_snakemake_passes_configfile_and_config_to_the_cli(project):
     out = subprocess.run([exe("snakemake"), "-n", "-p", "--forceall", "--configfile", "configs/thesis.yaml",
                           "--config", "train={'seeds': [7]}", "--", "data/raw"],

@@ -581,3 +581,53 @@ def test_disk_full_is_one_line(work, server, monkeypatch):
     with pytest.raises(UserError, match=r"failed: cannot write .*: No space left on device; data/raw left"):
         run(make_params(url=server.add("isic.zip", archive), sha256=sha(archive)))
     assert_nothing_finished(work)
+
+
+# --- issue 14: symbolic links (git-annex / DataLad datasets), permissions -----------------------
+
+def test_folder_of_relative_symlinks_is_followed_and_refusals_reach_cleaning_json(work, tmp_path):
+    """Links pointing outside their class folder dangled in data/raw: a class of 233 was lost."""
+    from dlcompare.data.cleaning import run_clean
+
+    user = tmp_path / "annexed"
+    store = user / ".git" / "annex" / "objects"
+    expected = {}
+    for c, cls in enumerate(["cat", "dog"]):
+        (user / cls).mkdir(parents=True)
+        for k in range(3):
+            data = png(10 * c + k)
+            key = store / f"{c}{k}" / f"SHA256E-s{len(data)}--{c}{k}.png"
+            key.parent.mkdir(parents=True, exist_ok=True)
+            key.write_bytes(data)
+            os.symlink(os.path.relpath(key, user / cls), user / cls / f"img{k}.png")
+            expected[f"{cls}/img{k}.png"] = data
+    os.symlink("../.git/annex/objects/missing/key.png", user / "dog" / "gone.png")  # not fetched
+    os.symlink("..", user / "cat" / "loop")                                             # a loop
+    lines = run(make_params(dataset="folder", path=str(user)))
+    raw = work / "data" / "raw"
+    files = tree(raw)
+    source = json.loads(files.pop("SOURCE.json"))
+    assert files == expected and not any(p.is_symlink() for p in raw.rglob("*"))
+    assert source["skipped"] == [
+        {"path": "cat/loop", "class": "cat", "split": None,
+         "reason": "symbolic link to a folder that contains it, a loop (..)"},
+        {"path": "dog/gone.png", "class": "dog", "split": None,
+         "reason": "symbolic link to a missing file (../.git/annex/objects/missing/key.png)"}]
+    assert "download: skipped dog/gone.png: symbolic link to a missing file" in "\n".join(lines)
+    report = run_clean(raw, work / "data" / "clean", work / "cleaning.json", 1, lambda m: None)
+    assert report["totals"]["kept"] == 6
+    assert [e["path"] for e in report["skipped"]] == ["cat/loop", "dog/gone.png"]
+    assert report["skipped"][1]["reason"].startswith("download: symbolic link to a missing file")
+
+
+def test_raw_data_is_not_private(work, tmp_path):
+    """data/raw was created 0700 (mkdtemp), which locks out a group sharing the project."""
+    old = os.umask(0o002)
+    try:
+        write_images(tmp_path / "u", ["a", "b"])
+        run(make_params(dataset="folder", path=str(tmp_path / "u")))
+    finally:
+        os.umask(old)
+    raw = work / "data" / "raw"
+    assert raw.stat().st_mode & 0o777 == 0o775
+    assert (raw / "SOURCE.json").stat().st_mode & 0o777 == 0o664

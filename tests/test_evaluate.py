@@ -70,7 +70,8 @@ def test_evaluate_run_and_the_cli(tmp_path, monkeypatch, capsys):
     assert result["valid"]["accuracy"] == 1.0 and result["test"]["accuracy"] == 0.0
     assert result["valid"]["loss"] == pytest.approx(-math.log(0.8))
     assert result["test"]["loss"] == pytest.approx(-(math.log(0.3) + math.log(0.4)) / 2)
-    assert result["train_seconds"] == 5.5 and result["epochs"] == 2
+    assert result["epochs"] == 2
+    assert not [k for k in json.dumps(result).split('"') if "second" in k]   # no timings: dvc metrics diff stays quiet
     assert (result["library"], result["arch"], result["seed"]) == ("lib", "resnet18", 0)
 
     (tmp_path / "params.yaml").write_text(

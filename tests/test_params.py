@@ -70,6 +70,27 @@ def test_broken_params_files(tmp_path, text, expected):
         params.load([str(path)])
 
 
+def test_params_file_errors_are_one_line(tmp_path):
+    """A non-YAML file gave six lines where the README promises one; non-UTF-8 a traceback."""
+    path = tmp_path / "p.yaml"
+    path.write_text("data:\n  dataset: digits\n  image_size: 32\n bad: [\n")
+    with pytest.raises(UserError) as err:
+        params.load([str(path)])
+    assert str(err.value) == (f"{path}: not valid YAML at line 4, column 2: "
+                              "expected <block end>, but found '<block mapping start>'")
+    path.write_bytes("data: {dataset: digits, image_size: 32}\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(UserError) as err:
+        params.load([str(path)])
+    assert str(err.value) == f"{path}: not UTF-8 text (byte 0xe9 at offset 45); save it as UTF-8"
+
+
+def test_background_colour_is_checked():
+    assert params.load([str(ROOT / "params.yaml")])["data"]["background"] == "white"
+    assert params.load([str(ROOT / "params.yaml")], ["data.background='#102030'"])["data"]["background"] == "#102030"
+    with pytest.raises(UserError, match="invalid parameter data.background: 'whiet' is not a colour"):
+        params.load([str(ROOT / "params.yaml")], ["data.background=whiet"])
+
+
 def test_missing_params_file(tmp_path):
     with pytest.raises(UserError, match="params file not found"):
         params.load([str(tmp_path / "nope.yaml")])

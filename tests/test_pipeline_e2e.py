@@ -69,12 +69,20 @@ def test_dvc_repro_alone_and_second_run_does_nothing(project, venv_env):
     assert "results/runs/torch/resnet18/seed0/metrics.json" in shown.stdout
 
 
-def test_keep_going_still_yields_a_memoir(project, venv_env):
+def test_an_unknown_library_stops_before_any_job(project, venv_env):
     tiny_profile(project, libraries=("torch", "nosuchlib"), extra={"nosuchlib": {}})
     out = run([exe("snakemake"), "--cores", "2", "--keep-going"], project, venv_env, check=False)
     assert out.returncode != 0
-    log = (project / "logs/train/nosuchlib/resnet18/seed0.log").read_text()
-    assert "no plugin provides library 'nosuchlib'" in log
+    assert "train.libraries: no plugin provides library 'nosuchlib'" in out.stdout + out.stderr
+    assert not (project / "data").exists()          # found before download, clean and split
+
+
+def test_keep_going_still_yields_a_memoir(project, venv_env):
+    tiny_profile(project, libraries=("torch", "keras"))
+    (project / "results/checkpoints").mkdir(parents=True)   # not an output: Snakemake plans as usual
+    (project / "results/checkpoints/keras").write_text("a file where keras's resume state goes: its job fails")
+    out = run([exe("snakemake"), "--cores", "2", "--keep-going"], project, venv_env, check=False)
+    assert out.returncode != 0
     assert (project / "results/runs/torch/resnet18/seed0/metrics.json").is_file()
     html = (project / "reports/build/memoir.html").read_text()
-    assert "nosuchlib" in html
+    assert "1 of 2 expected runs" in html and "keras" in html

@@ -21,7 +21,8 @@ from html.parser import HTMLParser
 from PIL import Image
 
 from dlcompare.data import cleaning, splitting
-from dlcompare.host import contract, evaluate
+from dlcompare.host import contract, evaluate, provenance
+from dlcompare.host.training import add_core_fields, resolved_params
 from dlcompare import glossary as G, params as params_mod
 from dlcompare.errors import UserError
 from dlcompare.testing import synthetic_images
@@ -145,16 +146,20 @@ def make_project(root: Path, classes: list[str], libraries=("torch", "fastai", "
     splitting.run_split(root / G.CLEAN_DIR, root / G.SPLIT_DIR, root / G.RESULTS_DIR / "split.json",
                         data, log, workers=1)
     split_classes = json.loads((root / G.SPLIT_DIR / G.CLASSES).read_text(encoding="utf-8"))
-    for lib, arch, seed in itertools.product(libraries, archs, seeds):
-        if (lib, arch, seed) not in skip:
-            fake_run(root / G.SPLIT_DIR, root / G.RESULTS_DIR, lib, arch, seed, split_classes)
     base = params_mod.read_yaml(ROOT / "params.yaml")
     params = {"data": {**base["data"], **data}, "train": {**base["train"], "libraries": list(libraries),
                                                           "archs": list(archs), "seeds": list(seeds)},
               "report": {"title": "Test memoir & friends", "target_accuracy": 0.7}}
     for lib in libraries:
         params[lib] = base.get(lib, {"custom_option": 1})
-    return params_mod.validate(params)
+    params = params_mod.validate(params)
+    for lib, arch, seed in itertools.product(libraries, archs, seeds):
+        if (lib, arch, seed) not in skip:
+            out = fake_run(root / G.SPLIT_DIR, root / G.RESULTS_DIR, lib, arch, seed, split_classes)
+            # as `dlcompare train` records it: the split and params this run was trained on
+            section = resolved_params(params, lib) if lib in G.LIBRARIES else params[lib]
+            add_core_fields(out, {provenance.KEY: provenance.trained_on(params, section, root / G.SPLIT_DIR)})
+    return params
 
 
 def build(tmp_path, monkeypatch, classes=PLAIN, **kwargs):
@@ -285,12 +290,56 @@ def test_missing_and_failed_runs_are_shown_not_fatal(tmp_path, monkeypatch):
     assert "metrics.json missing or unreadable" in html_text(out)
 
 
-def test_no_run_at_all_still_renders(tmp_path, monkeypatch):
+def test_no_run_at_all_still_renders_says_so_on_page_one_and_fails(tmp_path, monkeypatch):
+    """A pipeline whose runs all failed wrote a memoir as if normal (exit 0)."""
     skip = set(itertools.product(("torch", "fastai", "keras"), ("resnet18",), (0, 1)))
-    out, _, _ = build(tmp_path, monkeypatch, skip=skip)
+    with pytest.raises(UserError, match=r"no expected run finished on the current split and params "
+                                        r"\(0 of 6\); the memoir in reports/build says so on page one"):
+        build(tmp_path, monkeypatch, skip=skip)
+    out = tmp_path / G.REPORT_DIR
     html = html_text(out)
     assert "No run finished, so there are no results to discuss yet." in html
+    header = html.split("</header>")[0]
+    assert "No expected run finished on the current split and params (0 of 6): this memoir has no " \
+           "results." in header
+    tex = (out / "memoir.tex").read_text(encoding="utf-8")
+    assert tex.index("No expected run finished") < tex.index("\\tableofcontents")
     assert not (out / "figures" / "overview.png").exists()
+
+
+def test_runs_of_another_split_or_params_are_left_out_as_stale(tmp_path, monkeypatch):
+    """After switching datasets the memoir said "digits, 10 classes" over the folder's classes."""
+    out, params, messages = build(tmp_path, monkeypatch, libraries=("torch", "fastai"), seeds=(0, 1))
+    assert not [m for m in messages if "stale" in m]
+    # the split changes (another dataset: other classes): every run is now stale
+    fastai0 = tmp_path / G.run_dir("results", "fastai", "resnet18", 0) / G.RUN_INFO
+    info = json.loads(fastai0.read_text())
+    info["trained_on"]["params_fingerprint"] = "0" * 64          # trained with other params
+    fastai0.write_text(json.dumps(info))
+    torch1 = tmp_path / G.run_dir("results", "torch", "resnet18", 1) / G.RUN_INFO
+    info = json.loads(torch1.read_text())
+    info["trained_on"] |= {"manifest_sha256": "1" * 64, "classes": [str(d) for d in range(10)]}
+    torch1.write_text(json.dumps(info))
+    from dlcompare.report import build_report, collect
+    messages.clear()
+    build_report(params, messages.append)
+    summary = pd.read_csv(out / "summary.csv").set_index(["library", "seed"])
+    assert summary.loc[("fastai", 0), "status"] == summary.loc[("torch", 1), "status"] == "stale"
+    assert summary.loc[("torch", 0), "status"] == "ok"
+    warning = [m for m in messages if m.startswith("warning:")]
+    assert warning == ["warning: 2 stale run(s) left out of the memoir (trained on another split with classes "
+                       "0, 1, 2, 3, 4, 5, 6, 7, 8, 9): torch/resnet18/seed1, fastai/resnet18/seed0; train them again"]
+    header = html_text(out).split("</header>")[0]
+    assert "2 run(s) left out as stale" in header and "torch/resnet18/seed1" in header
+    assert "trained with other parameters" in html_text(out)      # the status table gives each reason
+    rows = {(r[0][0], r[1][0]): r for r in html_table(out, "tab-results-valid")[1:]}
+    assert rows[("resnet18", "torch")][2][0] == "1/2"             # means over the matching runs only
+    # a param that shapes the run (data.background) also makes the runs stale
+    inputs = collect.collect(params_mod.validate({**params, "data": {**params["data"], "background": "black"}}))
+    assert all(r.status == "stale" for r in inputs.runs)
+    # a matrix key does not: more seeds name more runs, they do not change the others
+    inputs = collect.collect(params_mod.validate({**params, "train": {**params["train"], "seeds": [0, 1, 2]}}))
+    assert [r.status for r in inputs.runs if r.library == "torch"] == ["ok", "stale", "missing"]
 
 
 def test_hostile_class_names_are_escaped(tmp_path, monkeypatch):

@@ -41,7 +41,11 @@ def build(root: Path, monkeypatch, classes=PLAIN, **kwargs) -> Path:
     monkeypatch.chdir(root)
     params = make_project(root, classes, **kwargs)
     from dlcompare.report import build_report
-    build_report(params, lambda msg: None)
+    if kwargs.get("skip") == NO_RUN:   # the memoir is built, and says so; the command fails
+        with pytest.raises(UserError, match="no expected run finished"):
+            build_report(params, lambda msg: None)
+    else:
+        build_report(params, lambda msg: None)
     return root / "reports" / "build"
 
 

@@ -135,3 +135,95 @@ def test_worker_processes_write_the_same_cache_as_one_process(tmp_path, monkeypa
     assert len(files) == 8   # manifest, classes, 3 x (images, labels)
     for rel in files:
         assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
+
+
+# --- issue 14: transparency, one-colour images, leftovers, workers that outlive the stage ----
+
+def test_transparent_icons_reach_the_cache_composited_and_blank_ones_are_reported(tmp_path):
+    from test_cleaning import write_icon
+    from PIL import Image
+
+    clean = tmp_path / "clean"
+    for cls in ("edit", "go", "view"):
+        for i in range(8):
+            write_icon(clean / cls / f"{cls}-{i}-symbolic.png", seed=seed_of(cls, i))
+    Image.new("RGBA", (24, 24), (0, 0, 0, 0)).save(clean / "go" / "blank.png")
+    lines: list[str] = []
+    report = run_split(clean, tmp_path / "split", tmp_path / "split.json", DATA, lines.append)
+    for name in SPLITS:
+        cached, _ = splitcache.load_split(tmp_path / "split", name)
+        flat = [images.is_constant(row) for row in cached]
+        assert sum(flat) <= 1 and cached.max() == 255, name   # was: every row all zeros
+    assert report["background"] == "white"
+    assert report["constant_images"]["count"] == 1
+    assert report["constant_images"]["images"][0]["path"].endswith("go/blank.png")
+    assert any(line.startswith("warning: 1 of 25 images decode to a single colour") for line in lines)
+    black = run_split(clean, tmp_path / "black", tmp_path / "black.json", DATA | {"background": "black"},
+                      lambda m: None)
+    assert black["constant_images"]["count"] == 25
+
+
+def test_leftovers_of_a_killed_split_are_removed(tmp_path):
+    clean = make_clean(tmp_path / "clean", {"a": 6, "b": 6})
+    (tmp_path / ".split.x1y2.tmp" / "cache").mkdir(parents=True)
+    (tmp_path / ".split.x1y2.tmp" / "cache" / "train_images.npy").write_bytes(b"0" * 1000)
+    (tmp_path / ".split.old").mkdir()
+    lines: list[str] = []
+    run_split(clean, tmp_path / "split", tmp_path / "split.json", DATA, lines.append)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean", "split", "split.json"]
+    assert lines[0] == "removed 2 leftover(s) of an interrupted split: .split.old, .split.x1y2.tmp"
+
+
+SLOW_WORKER = """
+import os, sys, time
+from dlcompare.data import images
+
+def slow(jobs):
+    for job in jobs:
+        with open(job, "w") as fh:
+            fh.write(str(os.getpid()))
+        time.sleep(60)
+    return jobs
+
+if __name__ == "__main__":
+    images.PARALLEL_MIN_FILES = 1
+    images.map_chunks(slow, [os.path.join(sys.argv[1], f"job{i}") for i in range(64)], workers=2)
+"""
+
+
+def test_decoding_workers_die_with_their_parent(tmp_path):
+    """kill -9 of split left its workers writing into data/.split.*.tmp."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "slowmod.py").write_text(SLOW_WORKER)
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "slowmod.py"), str(jobs)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while len({p.read_text() for p in jobs.iterdir() if p.read_text()}) < 2:
+            assert time.monotonic() < deadline and parent.poll() is None, "workers never started"
+            time.sleep(0.1)
+        workers = {int(p.read_text()) for p in jobs.iterdir() if p.read_text()}
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+
+    def alive(pid):   # a zombie nobody reaps (PID 1 of a container may not) counts as dead
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)   # only the workers this test started
+    assert not left, f"workers {left} outlived their parent"

@@ -241,3 +241,40 @@ def test_plugin_params_reach_the_trainer_and_are_validated(project):
 def test_same_seed_same_probabilities(project):
     first = np.load(train() / glossary.PROBS["test"])
     assert np.array_equal(np.load(train() / glossary.PROBS["test"]), first)
+
+
+# --- issue 14: what a run trained on; corrupt state in the way ---------------------------------
+
+def test_run_json_records_what_it_was_trained_on(project):
+    from dlcompare.host import provenance
+
+    final = train()
+    info = json.loads((final / glossary.RUN_INFO).read_text())
+    expected = provenance.trained_on(make_params(), {}, glossary.SPLIT_DIR)
+    assert info["trained_on"] == expected
+    assert expected["classes"] == ["class_0", "class_1", "class_2"]
+    assert len(expected["manifest_sha256"]) == 64 and len(expected["params_fingerprint"]) == 64
+    # the matrix keys name a run, they do not change it; anything else does
+    assert provenance.params_fingerprint(make_params(seeds=[0, 5]), {}) == expected["params_fingerprint"]
+    assert provenance.params_fingerprint(make_params(batch_size=8), {}) != expected["params_fingerprint"]
+    assert provenance.params_fingerprint(make_params(), {"lr": 1}) != expected["params_fingerprint"]
+
+
+def test_a_plain_file_where_the_staging_folder_goes_is_replaced(project):
+    """A file at .seed<k>.partial gave FileExistsError."""
+    staging = project / os.path.dirname(RUN) / ".seed0.partial"
+    staging.parent.mkdir(parents=True)
+    staging.write_text("junk")
+    final = train()
+    assert sorted(os.listdir(final.parent)) == ["seed0"]
+
+
+def test_a_truncated_split_cache_is_one_line_naming_the_stage(project):
+    """A truncated cache file was a numpy mmap ValueError at train."""
+    images = project / glossary.SPLIT_DIR / "cache" / "train_images.npy"
+    images.write_bytes(images.read_bytes()[:200])
+    with pytest.raises(UserError) as err:
+        train()
+    assert str(err.value).startswith("split cache data/split/cache (train) is truncated or corrupt (")
+    assert str(err.value).endswith("run `dlcompare split` again (snakemake: --forcerun split)")
+    assert "\n" not in str(err.value)

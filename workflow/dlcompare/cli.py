@@ -44,21 +44,29 @@ examples:
   dlcompare download --set data.dataset=folder --set data.path=~/my_images
 """,
     "clean": """\
-reads: data/raw, data.min_images_per_class
+reads: data/raw, data.min_images_per_class, data.background
 writes: data/clean (hard links to the kept files) and results/cleaning.json
         (per class: before, duplicates_removed, unreadable, after, dropped;
-        dropped classes; duplicate groups; skipped files with the reason)
+        dropped classes; duplicate groups; skipped files with the reason;
+        images of a single colour), also when clean refuses
 example: dlcompare clean --set data.min_images_per_class=60
 """,
     "split": """\
 reads: data/clean, data.valid_fraction, data.split_seed, data.stratify,
-       data.image_size, data.test_fraction (a dataset without a Test folder)
+       data.image_size, data.test_fraction (a dataset without a Test folder),
+       data.background (transparent pixels are composited onto it; white)
 writes: data/split/manifest.csv (path, label, split, sha256), classes.json,
         cache/<split>_images.npy (uint8 N x S x S x 3), cache/<split>_labels.npy
-        and results/split.json (counts per split and per class)
+        and results/split.json (counts per split and per class, images that
+        decode to a single colour)
 example: dlcompare split --set data.stratify=true --set data.image_size=64
 """,
 }
+
+
+# Stages that check train.libraries and train.archs against the installed plugins first; report
+# renders whatever exists (missing runs shown as missing), evaluate reads finished runs.
+MATRIX_CHECKED = ("download", "clean", "split", "train")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -138,6 +146,9 @@ def dispatch(args: argparse.Namespace) -> int:
         params = None
     else:
         params = params_mod.load(args.params, args.overrides)
+    if args.command in MATRIX_CHECKED:
+        from dlcompare.host.plugins import check_matrix
+        check_matrix(params)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     if args.command == "download":
         from dlcompare.data.download import download
@@ -170,12 +181,32 @@ def dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def os_error_line(exc: OSError) -> str:
+    """One line for a file-system refusal: what, which path, what to do."""
+    import errno
+
+    hint = {errno.EACCES: "make it (and its folder) writable, e.g. chmod -R u+w, or run elsewhere",
+            errno.EPERM: "make it (and its folder) writable, e.g. chmod -R u+w, or run elsewhere",
+            errno.EROFS: "the file system is read-only: run in a writable copy of the project",
+            errno.ENOSPC: "the disk is full: free space and run again",
+            errno.EEXIST: "something else is in the way there: move or delete it and run again",
+            errno.ENOTDIR: "a plain file stands where a folder is expected: move or delete it",
+            errno.EISDIR: "a folder stands where a file is expected: move or delete it",
+            }.get(exc.errno, "fix or remove it and run again")
+    return f"{exc.strerror or type(exc).__name__}: {exc.filename} ({hint})"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return dispatch(args)
     except UserError as exc:
         print(f"dlcompare {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.filename is None:   # not about a path the user can fix: a bug, keep the traceback
+            raise
+        print(f"dlcompare {args.command}: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dlcompare {args.command}: interrupted", file=sys.stderr)

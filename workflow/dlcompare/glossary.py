@@ -29,6 +29,7 @@ METRICS = "metrics.json"
 RUN_ARTIFACTS = (HISTORY, PROBS["valid"], PROBS["test"], RUN_INFO, METRICS)
 
 # Data-stage artifact names.
+SOURCE_INFO = "SOURCE.json"        # data/raw/SOURCE.json: origin, counts, files download skipped
 CLEANING_REPORT = "cleaning.json"
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("path", "label", "split", "sha256")

@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from dlcompare.data.images import background_rgb
 from dlcompare.errors import UserError
 
 SCHEMA_FILE = "params.schema.yaml"
@@ -148,6 +149,10 @@ def validate(params: dict) -> dict:
                             f"nor a library listed in train.libraries or installed")
     params = copy.deepcopy(params)
     _fill_defaults(schema, params)
+    try:
+        background_rgb(params["data"]["background"])
+    except ValueError as exc:
+        raise UserError(f"invalid parameter data.background: {exc}") from None
     return params
 
 
@@ -170,13 +175,24 @@ def read_yaml(path: str | Path) -> dict:
         raise UserError(f"params file not found: {path}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                        f"{exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from None
+        raise UserError(f"{path}: not valid YAML{yaml_where(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of sections at the top level")
     return data
+
+
+def yaml_where(exc: yaml.YAMLError) -> str:
+    """`` at line L, column C: problem`` from a PyYAML error (its str() spans several lines)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc).splitlines()[0]
+    return f"{where}: {problem}"
 
 
 def load(files: list[str] | None = None, overrides: list[str] | None = None) -> dict:

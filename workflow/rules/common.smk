@@ -8,8 +8,8 @@ from snakemake.exceptions import WorkflowError
 
 from dlcompare import glossary as G
 from dlcompare.host.devices import nvidia_present
-from dlcompare.host.plugins import load_registry
-from dlcompare.host.training import library_params, plugin_version
+from dlcompare.host.plugins import check_matrix, load_registry
+from dlcompare.host.training import plugin_version, resolved_params
 from dlcompare.errors import UserError
 from dlcompare.params import apply_overrides, parse_override, validate as validate_params
 
@@ -32,8 +32,10 @@ def _typed(value):
 
 
 OVERRIDES = [f"{k}={json.dumps(v)}" for k, v in _leaves(dict(workflow.config_settings.config or {}))]
+REGISTRY = load_registry()
 try:
     config.update(validate_params(apply_overrides(config, OVERRIDES)))
+    check_matrix(config, REGISTRY)    # vgg17 fails at `snakemake -n`, not after download, clean and split
 except UserError as exc:
     raise WorkflowError(str(exc))
 
@@ -68,14 +70,12 @@ def section(*keys):
 
 
 TRAIN = config["train"]
-REGISTRY = load_registry()
 
 
 def _library_settings(library):
     """What a library's runs depend on: its section with the plugin's defaults filled in, and
     the plugin package's version (a new version re-runs its runs)."""
-    trainer = REGISTRY.get(library)
-    return {"params": trainer.resolve_params(library_params(config, library)),
+    return {"params": resolved_params(config, library, REGISTRY),
             "plugin_version": plugin_version(REGISTRY, library)}
 
 

@@ -26,7 +26,7 @@ rule clean:
         directory(G.CLEAN_DIR),
         "results/cleaning.json",
     params:
-        p=section("data.min_images_per_class"),
+        p=section("data.min_images_per_class", "data.background"),
     log:
         "logs/clean.log",
     message:
@@ -45,7 +45,7 @@ rule split:
         "results/split.json",
     params:
         p=section("data.image_size", "data.valid_fraction", "data.split_seed", "data.stratify",
-                  "data.test_fraction"),
+                  "data.test_fraction", "data.background"),
     log:
         "logs/split.log",
     message:

@@ -18,7 +18,12 @@ Decisions (and why):
   (empty, truncated, not an image, decompression bomb) count as ``unreadable``; hidden files,
   non-image extensions and files outside class folders are ``ignored``; both are listed in
   ``skipped`` with the reason. Grayscale, palette, RGBA and CMYK images are readable (``split``
-  converts them to RGB). Files are hashed and test-decoded in worker processes when that pays.
+  converts them to RGB, transparency composited onto ``data.background``). A file whose name is
+  not valid UTF-8 is skipped with that reason (the manifest and reports are UTF-8).
+- Images that decode to one colour (e.g. a glyph that vanishes on ``data.background``) are kept
+  but counted (``constant``) and listed (``constant_colour``): they carry nothing to learn.
+- cleaning.json is written even when clean refuses (too few classes left, no image at all), so
+  what was skipped and why can always be read. Files are hashed and test-decoded in worker processes when that pays.
 - Classes with fewer than ``data.min_images_per_class`` images after de-duplication (Train and
   Test together, as in the thesis) are dropped and named.
 - Class names are folder names in Unicode NFC: a release zipped on macOS (decomposed ``é``) and a
@@ -28,14 +33,16 @@ Decisions (and why):
 cleaning.json, per class (and per split under ``splits``): ``before`` (image files found),
 ``unreadable``, ``duplicates_removed`` (= ``cross_class_duplicates`` + ``within_class_duplicates``),
 ``after`` (after de-duplication), ``dropped`` (bool), ``kept`` (in data/clean: ``after``, or 0 when
-dropped), ``ignored``. Plus ``splits`` totals, ``totals``, ``dropped_classes``, ``duplicates`` (each
-group with the kept path) and ``skipped`` (path + reason).
+dropped), ``ignored``, ``constant``. Plus ``splits`` totals, ``totals``, ``dropped_classes``,
+``duplicates`` (each group with the kept path), ``skipped`` (path + reason), ``constant_colour``
+(paths) and, when clean refused, ``error``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import time
@@ -46,8 +53,8 @@ from pathlib import Path
 
 from dlcompare import atomic
 from dlcompare.data import images
-from dlcompare.errors import UserError
-from dlcompare.glossary import CLEAN_DIR, CLEANING_REPORT, RAW_DIR, RESULTS_DIR
+from dlcompare.errors import UserError, printable
+from dlcompare.glossary import CLEAN_DIR, CLEANING_REPORT, RAW_DIR, RESULTS_DIR, SOURCE_INFO
 
 PARTS = ("Train", "Test")  # the release's own folders, in the case written to data/clean
 FLAT = "flat"
@@ -73,6 +80,14 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name == "__MACOSX"
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:   # undecodable bytes, kept by Python as surrogate escapes
+        return False
+
+
 def _walk(folder: Path) -> list[Path]:
     """Every non-directory entry under ``folder``, sorted, not following directory links."""
     found = []
@@ -96,17 +111,21 @@ def scan(root: Path, missing_hint: str = "run `dlcompare download` first"
     ignored: list[dict] = []
 
     def skip(path: Path, reason: str, label=None, part=None):
-        ignored.append({"path": path.relative_to(root).as_posix(), "class": label, "split": part,
-                        "reason": reason})
+        ignored.append({"path": printable(path.relative_to(root).as_posix()), "class": label,
+                        "split": part, "reason": reason})
 
     def scan_class(folder: Path, part: str | None):
         label = unicodedata.normalize("NFC", folder.name)  # macOS zips spell é as e + accent
         for path in _walk(folder):
             sub = path.relative_to(folder).as_posix()
-            if _hidden(folder.name) or any(_hidden(c) for c in sub.split("/")):
+            if not _utf8(path.relative_to(root).as_posix()):
+                skip(path, "file name is not valid UTF-8: rename it (e.g. convmv -f latin1 -t utf8)",
+                     label if _utf8(label) else None, part)
+            elif _hidden(folder.name) or any(_hidden(c) for c in sub.split("/")):
                 skip(path, "hidden file", None if _hidden(folder.name) else label, part)
             elif not path.is_file():
-                skip(path, "not a regular file", label, part)
+                skip(path, f"symbolic link to a missing file ({printable(os.readlink(path))})"
+                     if path.is_symlink() else "not a regular file", label, part)
             elif not images.is_image_name(path.name):
                 skip(path, f"not an image file (extension {path.suffix or 'none'!r})", label, part)
             else:
@@ -130,27 +149,29 @@ def scan(root: Path, missing_hint: str = "run `dlcompare download` first"
     return layout, items, ignored
 
 
-def _inspect(paths: list[str]) -> list[tuple[str, str | None]]:
-    """(sha256 of the bytes, reason it is unreadable or None) per file; runs in worker processes."""
+def _inspect(jobs: list[tuple[str, tuple]]) -> list[tuple[str, str | None, bool]]:
+    """(sha256 of the bytes, reason it is unreadable or None, one colour only) per (file,
+    background) job; runs in worker processes."""
     out = []
-    for path in paths:
+    for path, background in jobs:
         data = Path(path).read_bytes()
         try:
-            images.check(data)
-            reason = None
+            constant, reason = images.check(data, background), None
         except images.Unreadable as exc:
-            reason = str(exc)
-        out.append((hashlib.sha256(data).hexdigest(), reason))
+            constant, reason = False, str(exc)
+        out.append((hashlib.sha256(data).hexdigest(), reason, constant))
     return out
 
 
-def _read(root: Path, items: list[Item], workers: int | None) -> tuple[dict[str, str], dict[str, str]]:
-    """sha256 of every file, and the reason each unreadable one fails."""
+def _read(root: Path, items: list[Item], background: tuple, workers: int | None):
+    """sha256 of every file, the reason each unreadable one fails, and the one-colour files."""
     paths = [str(root / item.rel) for item in items]
-    results = images.map_chunks(_inspect, paths, workers, nbytes=images.total_size(paths))
-    digest = {item.rel: sha for item, (sha, _) in zip(items, results)}
-    unreadable = {item.rel: reason for item, (_, reason) in zip(items, results) if reason}
-    return digest, unreadable
+    results = images.map_chunks(_inspect, [(p, background) for p in paths], workers,
+                                nbytes=images.total_size(paths))
+    digest = {item.rel: sha for item, (sha, _, _) in zip(items, results)}
+    unreadable = {item.rel: reason for item, (_, reason, _) in zip(items, results) if reason}
+    constant = {item.rel for item, (_, _, flat) in zip(items, results) if flat}
+    return digest, unreadable, constant
 
 
 def _deduplicate(items: list[Item], digest: dict[str, str]) -> tuple[dict[str, str], list[dict]]:
@@ -178,7 +199,7 @@ def _link_or_copy(src: Path, dst: Path, state: dict) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if state.get("link", True):
         try:
-            os.link(src, dst, follow_symlinks=True)
+            os.link(os.path.realpath(src), dst)   # os.link would link a symlink itself on Linux
             return
         except OSError:
             state["link"] = False
@@ -186,14 +207,19 @@ def _link_or_copy(src: Path, dst: Path, state: dict) -> None:
 
 
 def run_clean(raw: Path, out: Path, report_path: Path, min_images: int, log,
-              workers: int | None = None) -> dict:
-    """Clean ``raw`` into ``out`` (atomically) and write the report; returns the report."""
+              workers: int | None = None, background: str = images.DEFAULT_BACKGROUND) -> dict:
+    """Clean ``raw`` into ``out`` (atomically) and write the report; returns the report.
+
+    The report's temporary file is created before data/clean is touched and renamed right after
+    it is swapped in, so an unwritable results/ fails first and leaves both as they were."""
     started = time.perf_counter()
     raw, out = Path(raw), Path(out)
+    leftovers = atomic.remove_leftovers(out)
+    if leftovers:
+        log(f"removed {len(leftovers)} leftover(s) of an interrupted clean: {', '.join(leftovers)}")
     layout, items, ignored = scan(raw)
-    if not items:
-        raise UserError(f"no image files found under class folders of {raw}")
-    digest, unreadable = _read(raw, items, workers)
+    ignored = download_skipped(raw) + ignored
+    digest, unreadable, constant = _read(raw, items, images.background_rgb(background), workers)
     readable = [item for item in items if item.rel not in unreadable]
     removed, duplicates = _deduplicate(readable, digest)
     survivors = [item for item in readable if item.rel not in removed]
@@ -202,15 +228,7 @@ def run_clean(raw: Path, out: Path, report_path: Path, min_images: int, log,
     after = Counter(item.label for item in survivors)
     dropped = [label for label in labels if after[label] < min_images]
     kept_labels = [label for label in labels if label not in dropped]
-    if len(kept_labels) < 2:
-        sizes = ", ".join(f"{label} {after[label]}" for label in labels)
-        raise UserError(f"only {len(kept_labels)} class(es) keep at least data.min_images_per_class="
-                        f"{min_images} images after cleaning ({sizes}); lower it or add images")
     kept = [item for item in survivors if item.label not in dropped]
-    clash = [rel for rel, n in Counter(item.out_rel for item in kept).items() if n > 1]
-    if clash:
-        raise UserError(f"two files in {raw} would both become {out / clash[0]} "
-                        "(Train/Test folders differing only in case?)")
 
     def counts(select) -> dict:
         found = [i for i in items if select(i)]
@@ -221,6 +239,7 @@ def run_clean(raw: Path, out: Path, report_path: Path, min_images: int, log,
                "cross_class_duplicates": gone["cross_class"],
                "within_class_duplicates": gone["within_class"], "after": n_after}
         row["kept"] = sum(1 for i in kept if select(i))
+        row["constant"] = sum(1 for i in found if i.rel in constant and i.rel not in unreadable)
         return row
 
     parts = PARTS if layout == TRAIN_TEST else ()
@@ -244,17 +263,51 @@ def run_clean(raw: Path, out: Path, report_path: Path, min_images: int, log,
                              "reason": f"fewer than {min_images} images after de-duplication"}
                             for label in dropped],
         "duplicates": duplicates, "skipped": skipped,
+        "constant_colour": [i.rel for i in items if i.rel in constant and i.rel not in unreadable],
     }
+    error = _refusal(raw, out, items, labels, kept_labels, kept, after, min_images)
+    if error:
+        atomic.write_json(report_path, report | {"error": f"{error} ({out} left as it was)"})
+        log(summary(report))
+        raise UserError(f"{error}; what was skipped and why: {report_path}")
 
-    with atomic.atomic_dir(out) as tmp:
-        state: dict = {}
-        for item in kept:
-            _link_or_copy(raw / item.rel, tmp / item.out_rel, state)
-    atomic.write_json(report_path, report)
+    with atomic.atomic_path(report_path) as report_tmp:
+        with atomic.atomic_dir(out) as tmp:
+            state: dict = {}
+            for item in kept:
+                _link_or_copy(raw / item.rel, tmp / item.out_rel, state)
+            report_tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+                                  encoding="utf-8")
     log(summary(report))
     log(f"cleaned {totals['before']} -> {totals['kept']} images in {time.perf_counter() - started:.1f} s "
         f"({'hard links' if state.get('link', True) else 'copies'}); wrote {out} and {report_path}")
     return report
+
+
+def download_skipped(raw: Path) -> list[dict]:
+    """What `dlcompare download` refused to bring into ``raw`` (SOURCE.json), so that
+    cleaning.json lists every file of the dataset that did not make it, with the reason."""
+    try:
+        entries = json.loads((raw / SOURCE_INFO).read_text(encoding="utf-8")).get("skipped") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [{**entry, "reason": f"download: {entry['reason']}"} for entry in entries
+            if isinstance(entry, dict) and {"path", "reason"} <= set(entry)]
+
+
+def _refusal(raw, out, items, labels, kept_labels, kept, after, min_images) -> str | None:
+    """Why clean cannot produce a usable data/clean, or None."""
+    if not items:
+        return f"no image files found under class folders of {raw}"
+    if len(kept_labels) < 2:
+        sizes = ", ".join(f"{label} {after[label]}" for label in labels)
+        return (f"only {len(kept_labels)} class(es) keep at least data.min_images_per_class="
+                f"{min_images} images after cleaning ({sizes}); lower it or add images")
+    clash = [rel for rel, n in Counter(item.out_rel for item in kept).items() if n > 1]
+    if clash:
+        return (f"two files in {raw} would both become {out / clash[0]} "
+                "(Train/Test folders differing only in case?)")
+    return None
 
 
 def summary(report: dict) -> str:
@@ -282,10 +335,15 @@ def summary(report: dict) -> str:
     if t["duplicates_removed"]:
         lines.append(f"duplicates: {t['cross_class_duplicates']} copies filed under different classes "
                      f"(every copy removed), {t['within_class_duplicates']} repeated within a class")
+    if report.get("constant_colour"):
+        lines.append(f"warning: {len(report['constant_colour'])} images decode to a single colour "
+                     f"(nothing to learn; listed in cleaning.json under constant_colour), e.g. "
+                     f"{report['constant_colour'][0]}")
     for entry in report["dropped_classes"]:
         lines.append(f"dropped class {entry['class']!r}: {entry['images']} images ({entry['reason']})")
     if report["skipped"]:
-        reasons = Counter(entry["reason"].split(":")[0] for entry in report["skipped"])
+        reasons = Counter(entry["reason"].removeprefix("download: ").split(" (")[0].split(":")[0]
+                          for entry in report["skipped"])
         lines.append(f"skipped {len(report['skipped'])} files (listed in cleaning.json): "
                      + ", ".join(f"{n} {reason}" for reason, n in reasons.most_common()))
         lines += [f"  {entry['path']}: {entry['reason']}" for entry in report["skipped"][:5]]
@@ -297,4 +355,5 @@ def summary(report: dict) -> str:
 def clean(params: dict, log) -> dict:
     """The `dlcompare clean` stage: data/raw -> data/clean and results/cleaning.json."""
     return run_clean(Path(RAW_DIR), Path(CLEAN_DIR), Path(RESULTS_DIR) / CLEANING_REPORT,
-                     params["data"]["min_images_per_class"], log)
+                     params["data"]["min_images_per_class"], log,
+                     background=params["data"].get("background", images.DEFAULT_BACKGROUND))

@@ -11,6 +11,10 @@ when complete, so an interrupted or refused download leaves nothing that looks f
   API for data.kaggle_dataset; the archive is verified, extracted safely (dlcompare.data.safe_extract)
   and the folder holding Train/ and Test/ (nested in the Kaggle zip) is moved into place.
 - folder: the user's images at data.path, hard-linked when on the same filesystem, else copied.
+  Symbolic links are followed to their targets wherever these are (a git-annex or DataLad
+  dataset is all links into .git/annex): data/raw gets the target's content under the link's
+  name. Refused, each with its reason in SOURCE.json ``skipped`` (and so in cleaning.json): links
+  to a missing file, links to a folder that lead back into their own tree (a loop).
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ from pathlib import Path
 
 from dlcompare import atomic, progress
 from dlcompare.data import safe_extract
-from dlcompare.errors import UserError
-from dlcompare.glossary import DATASETS, RAW_DIR
+from dlcompare.errors import UserError, printable
+from dlcompare.glossary import DATASETS, RAW_DIR, SOURCE_INFO
 
-SOURCE = "SOURCE.json"
+SOURCE = SOURCE_INFO
 SPLIT_NAMES = ("Train", "Test")
 IGNORED_DIRS = ("__MACOSX",)   # resource forks that macOS zips add next to the real tree
 CHUNK = 1 << 20
@@ -65,15 +69,9 @@ def download(params: dict, log=print) -> Path:
 def remove_leftovers(raw: Path, log) -> None:
     """Delete the hidden temporary folders (``.raw.*``) that a killed download left next to
     data/raw: they never look finished, but an unfinished archive can weigh gigabytes."""
-    stale = sorted(raw.parent.glob(f".{raw.name}.*")) if raw.parent.is_dir() else []
-    for path in stale:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+    stale = atomic.remove_leftovers(raw)
     if stale:
-        log(f"download: removed {len(stale)} leftover(s) of an interrupted download: "
-            + ", ".join(p.name for p in stale))
+        log(f"download: removed {len(stale)} leftover(s) of an interrupted download: " + ", ".join(stale))
 
 
 def inventory(root: Path) -> dict:
@@ -146,22 +144,46 @@ def _folder(data: dict, staging: Path, log) -> dict:
     plan = ({name: _check_classes(folder, root) for name, folder in splits.items()} if splits
             else {"": _check_classes(root, root)})
     counter = {"linked": 0, "copied": 0}
+    skipped: list[dict] = []
+    where = {}
+
+    def refuse(src, reason: str) -> None:
+        rel = Path(src).relative_to(where["cls"]).as_posix()
+        label = printable(where["cls"].name)
+        skipped.append({"path": "/".join(p for p in (where["split"], label, printable(rel)) if p),
+                        "class": label, "split": where["split"] or None, "reason": reason})
 
     def link_or_copy(src, dst):
+        target = os.path.realpath(src)   # os.link would link a symbolic link itself on Linux
+        if not os.path.isfile(target):
+            refuse(src, f"symbolic link to a missing file ({printable(os.readlink(src))})")
+            return
         try:
-            os.link(src, dst)
+            os.link(target, dst)
             counter["linked"] += 1
         except OSError:  # another filesystem, or links not allowed: copy instead
-            shutil.copy2(src, dst)
+            shutil.copy2(target, dst)
             counter["copied"] += 1
+
+    def ignore(folder, names):
+        out = set(shutil.ignore_patterns(*IGNORED_DIRS)(folder, names))
+        for name in names:
+            path = Path(folder) / name
+            if path.is_symlink() and path.is_dir() and Path(folder).resolve().is_relative_to(path.resolve()):
+                refuse(path, f"symbolic link to a folder that contains it, a loop "
+                             f"({printable(os.readlink(path))})")
+                out.add(name)
+        return out
 
     for split, classes in plan.items():
         for cls in classes:
-            shutil.copytree(cls, staging / split / cls.name, copy_function=link_or_copy,
-                            ignore=shutil.ignore_patterns(*IGNORED_DIRS))
+            where.update(split=split, cls=cls)
+            shutil.copytree(cls, staging / split / cls.name, copy_function=link_or_copy, ignore=ignore)
     log(f"download: {root}: {counter['linked']} files hard-linked, {counter['copied']} copied")
-    return {"dataset": "folder", "origin": str(root.resolve()),
-            "layout": "Train/Test" if splits else "class folders"}
+    for entry in skipped:
+        log(f"download: skipped {entry['path']}: {entry['reason']}")
+    return {"dataset": "folder", "origin": printable(root.resolve()),
+            "layout": "Train/Test" if splits else "class folders", "skipped": skipped}
 
 
 # --- isic: URL or Kaggle API ------------------------------------------------------------------

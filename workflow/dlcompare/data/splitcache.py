@@ -44,15 +44,28 @@ def load_split(split_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarra
     img_path, lab_path = cache_paths(split_dir, split)
     if not img_path.is_file() or not lab_path.is_file():
         raise UserError(f"split cache missing under {split_dir}: run `dlcompare split` first")
-    return np.load(img_path, mmap_mode="r"), np.load(lab_path)
+    try:
+        images, labels = np.load(img_path, mmap_mode="r"), np.load(lab_path)
+    except (ValueError, OSError, EOFError) as exc:   # truncated: mmap length beyond the file
+        raise UserError(f"split cache {split_dir}/cache ({split}) is truncated or corrupt ({exc}): "
+                        f"run `dlcompare split` again (snakemake: --forcerun split)") from None
+    if len(images) != len(labels):
+        raise UserError(f"split cache {split_dir}/cache ({split}) has {len(images)} images but "
+                        f"{len(labels)} labels: run `dlcompare split` again (snakemake: --forcerun split)")
+    return images, labels
 
 
 def save_classes(split_dir: str | Path, classes: list[str]) -> None:
     atomic.write_json(Path(split_dir) / CLASSES, list(classes))
 
 
-def load_classes(split_dir: str | Path) -> list[str]:
-    path = Path(split_dir) / CLASSES
+def require(path: Path) -> Path:
+    """``path``, or a UserError when the split stage has not written it."""
     if not path.is_file():
         raise UserError(f"{path} missing: run `dlcompare split` first")
+    return path
+
+
+def load_classes(split_dir: str | Path) -> list[str]:
+    path = require(Path(split_dir) / CLASSES)
     return json.loads(path.read_text(encoding="utf-8"))

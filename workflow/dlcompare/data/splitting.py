@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 import time
 from collections import Counter
@@ -68,26 +69,27 @@ def carve(items: list[Item], fraction: float, seed: int, stratify: bool, what: s
             [item for i, item in enumerate(items) if i in chosen])
 
 
-def _decode_rows(jobs: list[tuple[str, int, int, str, int]]) -> list[str]:
-    """Decode each (npy, data offset, row, file, size) job into row ``row`` of the .npy file;
-    returns the files' sha256. Runs in worker processes, each writing its own rows with pwrite
-    (cheaper than faulting in the pages of a fresh memory map)."""
-    digests = []
+def _decode_rows(jobs: list[tuple[str, int, int, str, int, tuple]]) -> list[tuple[str, bool]]:
+    """Decode each (npy, data offset, row, file, size, background) job into row ``row`` of the
+    .npy file; returns (sha256, one colour only) per file. Runs in worker processes, each writing
+    its own rows with pwrite (cheaper than faulting in the pages of a fresh memory map)."""
+    out = []
     with open(jobs[0][0], "r+b") as fh:
-        for _, offset, row, path, size in jobs:
+        for _, offset, row, path, size, background in jobs:
             data = Path(path).read_bytes()
-            digests.append(hashlib.sha256(data).hexdigest())
             try:
-                pixels = images.load_rgb(data, size)
+                pixels = images.load_rgb(data, size, background)
             except images.Unreadable as exc:
                 raise UserError(f"{path}: {exc} (run `dlcompare clean` again)") from None
             os.pwrite(fh.fileno(), pixels.data, offset + row * pixels.nbytes)
-    return digests
+            out.append((hashlib.sha256(data).hexdigest(), images.is_constant(pixels)))
+    return out
 
 
 def _cache(split_dir: Path, name: str, files: list[Path], labels: np.ndarray, size: int,
-           workers: int | None) -> list[str]:
-    """Write the split's cache (images decoded straight into the .npy file); returns sha256s."""
+           background: tuple, workers: int | None) -> list[tuple[str, bool]]:
+    """Write the split's cache (images decoded straight into the .npy file); returns
+    (sha256, one colour only) per file."""
     images_npy, labels_npy = splitcache.cache_paths(split_dir, name)
     images_npy.parent.mkdir(parents=True, exist_ok=True)
     if not files:
@@ -96,10 +98,10 @@ def _cache(split_dir: Path, name: str, files: list[Path], labels: np.ndarray, si
                                       shape=(len(files), size, size, 3))
     offset = array.offset  # header written, file sized; workers fill the rows
     del array
-    jobs = [(str(images_npy), offset, row, str(path), size) for row, path in enumerate(files)]
-    digests = images.map_chunks(_decode_rows, jobs, workers, nbytes=images.total_size(files))
+    jobs = [(str(images_npy), offset, row, str(path), size, background) for row, path in enumerate(files)]
+    decoded = images.map_chunks(_decode_rows, jobs, workers, nbytes=images.total_size(files))
     np.save(labels_npy, labels.astype(np.int64))
-    return digests
+    return decoded
 
 
 def run_split(clean_dir: Path, split_dir: Path, report_path: Path, data: dict, log,
@@ -107,6 +109,9 @@ def run_split(clean_dir: Path, split_dir: Path, report_path: Path, data: dict, l
     """Split ``clean_dir`` into ``split_dir`` (atomically) and write the report; returns it."""
     started = time.perf_counter()
     clean_dir, split_dir = Path(clean_dir), Path(split_dir)
+    leftovers = atomic.remove_leftovers(split_dir)
+    if leftovers:
+        log(f"removed {len(leftovers)} leftover(s) of an interrupted split: {', '.join(leftovers)}")
     layout, items, ignored = scan(clean_dir, missing_hint="run `dlcompare clean` first")
     if not items:
         raise UserError(f"no images under {clean_dir}: run `dlcompare clean` first")
@@ -126,36 +131,48 @@ def run_split(clean_dir: Path, split_dir: Path, report_path: Path, data: dict, l
     chosen = {"train": train, "valid": valid, "test": test}
 
     size = data["image_size"]
+    background = images.background_rgb(data.get("background", images.DEFAULT_BACKGROUND))
     index = {name: i for i, name in enumerate(classes)}
-    rows = []
-    with atomic.atomic_dir(split_dir) as tmp:
-        for name in SPLITS:
-            members = sorted(chosen[name], key=lambda item: item.rel)
-            labels = np.array([index[item.label] for item in members], dtype=np.int64)
-            digests = _cache(tmp, name, [clean_dir / item.rel for item in members], labels, size, workers)
-            rows += [{"path": (clean_dir / item.rel).as_posix(), "label": item.label, "split": name,
-                      "sha256": sha} for item, sha in zip(members, digests)]
-        splitcache.save_classes(tmp, classes)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic.write_text(tmp / MANIFEST, buf.getvalue())
-
-    counts = {name: len(chosen[name]) for name in SPLITS}
-    total = sum(counts.values())
-    per_class = {label: {name: Counter(item.label for item in chosen[name])[label] for name in SPLITS}
-                 for label in classes}
-    report = {
-        "source": clean_dir.as_posix(), "image_size": size, "valid_fraction": data["valid_fraction"],
-        "split_seed": seed, "stratify": stratify,
-        "test": f"carved: data.test_fraction={data['test_fraction']}" if layout == FLAT
-        else "the dataset's own Test folder",
-        "classes": classes, "counts": counts | {"total": total},
-        "fractions": {name: round(n / total, 4) for name, n in counts.items()},
-        "per_class": per_class,
-    }
-    atomic.write_json(report_path, report)
+    rows, constant = [], []
+    # results/split.json's temporary file first: an unwritable results/ fails before data/split
+    # is replaced, and the two are swapped in together.
+    with atomic.atomic_path(report_path) as report_tmp:
+        with atomic.atomic_dir(split_dir) as tmp:
+            for name in SPLITS:
+                members = sorted(chosen[name], key=lambda item: item.rel)
+                labels = np.array([index[item.label] for item in members], dtype=np.int64)
+                decoded = _cache(tmp, name, [clean_dir / item.rel for item in members], labels, size,
+                                 background, workers)
+                rows += [{"path": (clean_dir / item.rel).as_posix(), "label": item.label, "split": name,
+                          "sha256": sha} for item, (sha, _) in zip(members, decoded)]
+                constant += [{"path": (clean_dir / item.rel).as_posix(), "label": item.label, "split": name}
+                             for item, (_, flat) in zip(members, decoded) if flat]
+            splitcache.save_classes(tmp, classes)
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            atomic.write_text(tmp / MANIFEST, buf.getvalue())
+            counts = {name: len(chosen[name]) for name in SPLITS}
+            total = sum(counts.values())
+            per_class = {label: {name: Counter(item.label for item in chosen[name])[label] for name in SPLITS}
+                         for label in classes}
+            report = {
+                "source": clean_dir.as_posix(), "image_size": size, "valid_fraction": data["valid_fraction"],
+                "split_seed": seed, "stratify": stratify,
+                "test": f"carved: data.test_fraction={data['test_fraction']}" if layout == FLAT
+                else "the dataset's own Test folder",
+                "classes": classes, "counts": counts | {"total": total},
+                "fractions": {name: round(n / total, 4) for name, n in counts.items()},
+                "per_class": per_class, "background": data.get("background", images.DEFAULT_BACKGROUND),
+                "constant_images": {"count": len(constant),
+                                    "per_class": dict(Counter(entry["label"] for entry in constant)),
+                                    "images": constant},
+            }
+        report_tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if constant:
+        log(f"warning: {len(constant)} of {total} images decode to a single colour at {size}x{size} px "
+            f"(nothing to learn; listed in {report_path} under constant_images), e.g. {constant[0]['path']}")
     log(f"split {total} images in {len(classes)} classes: "
         + ", ".join(f"{name} {n} ({100 * n / total:.2f} %)" for name, n in counts.items())
         + f"; decoded to {size}x{size} px in {time.perf_counter() - started:.1f} s; "

@@ -126,3 +126,19 @@ def load_registry(builtins: tuple | None = None) -> Registry:
     for name in failures:
         distributions.setdefault(name, dists.get(name, "unknown"))
     return Registry(trainers, distributions, failures)
+
+
+def check_matrix(params: dict, registry: Registry | None = None) -> None:
+    """Every library of train.libraries has an installed plugin that trains every arch of
+    train.archs: a typo fails when params are read, not after download, clean and split."""
+    registry = registry or load_registry()
+    train = params["train"]
+    for library in train["libraries"]:
+        try:
+            trainer = registry.get(library)
+        except UserError as exc:
+            raise UserError(f"train.libraries: {exc}") from None
+        for arch in train["archs"]:
+            if arch not in trainer.architectures:
+                raise UserError(f"train.archs: library {library!r} has no architecture {arch!r} "
+                                f"(it has: {', '.join(trainer.architectures)}); fix train.archs")

@@ -23,7 +23,7 @@ import json
 
 import numpy as np
 
-from dlcompare.host import contract, devices, evaluate
+from dlcompare.host import contract, devices, evaluate, provenance
 from dlcompare import atomic, glossary
 from dlcompare.data import splitcache
 from dlcompare.errors import UserError
@@ -39,6 +39,13 @@ def plugin_version(registry: Registry, library: str) -> str:
     """The version of the plugin package that provides ``library`` (a change of it reruns runs)."""
     dist = registry.distributions.get(library, "unknown")
     return dist.rpartition(" ")[2] if " " in dist else dist
+
+
+def resolved_params(params: dict, library: str, registry: Registry | None = None) -> dict:
+    """The library's section with its plugin's defaults filled in: what its runs train with, and
+    what their params fingerprint is computed from (by `train`, the Snakefile and the report)."""
+    trainer = (registry or load_registry()).get(library)
+    return trainer.resolve_params(library_params(params, library))
 
 
 def core_fields(run: contract.Run, registry: Registry) -> dict:
@@ -86,6 +93,14 @@ def staging_dir(final: Path) -> Path:
     return final.parent / f".{final.name}.partial"
 
 
+def remove_path(path: Path) -> None:
+    """Remove ``path`` whatever it is (folder, file, dangling link); absent is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
 def publish(staging: Path, final: Path) -> None:
     """Swap the finished staging directory into place (two renames, no copying)."""
     old = final.parent / f".{final.name}.old"
@@ -124,9 +139,10 @@ def _train(params: dict, trainer: contract.Trainer, registry: Registry, section:
 
     split_dir = Path(glossary.SPLIT_DIR)
     classes = splitcache.load_classes(split_dir)
+    trained_on = provenance.trained_on(params, section, split_dir)   # before: the split may change meanwhile
     final = Path(glossary.run_dir(glossary.RESULTS_DIR, library, arch, seed))
     staging = staging_dir(final)
-    shutil.rmtree(staging, ignore_errors=True)   # left by a killed attempt
+    remove_path(staging)   # left by a killed attempt (a folder, or anything else in the way)
     staging.mkdir(parents=True)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
@@ -145,7 +161,7 @@ def _train(params: dict, trainer: contract.Trainer, registry: Registry, section:
                                      expect={"library": library, "arch": arch, "seed": int(seed)})
         except contract.ArtifactError as exc:
             raise UserError(f"plugin {library!r} broke the run contract: {exc}") from None
-        add_core_fields(staging, core_fields(run, registry))
+        add_core_fields(staging, {**core_fields(run, registry), provenance.KEY: trained_on})
         result = evaluate.write_metrics(staging, split_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)   # the checkpoint stays for the next attempt

@@ -36,6 +36,7 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
         "params": params,
         "classes": inputs.classes,
         "n_ok": sum(r.ok for r in inputs.runs), "n_expected": len(inputs.runs),
+        "notices": notices(inputs),
         "setup": discussion.setup_paragraphs(inputs),
         "cleaning": tables.cleaning_table(inputs),
         "environment": tables.environment_table(inputs),
@@ -56,6 +57,30 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
     }
 
 
+def notices(inputs: collect.Inputs) -> list[str]:
+    """Warnings for page one: no finished run, stale runs left out, one-colour images."""
+    out = []
+    n_ok = sum(r.ok for r in inputs.runs)
+    if not n_ok:
+        out.append(f"No expected run finished on the current split and params (0 of {len(inputs.runs)}): "
+                   "this memoir has no results. "
+                   "See the table of runs that did not finish and logs/ for why.")
+    stale = [r for r in inputs.runs if r.status == collect.STALE]
+    if stale:
+        out.append(f"{len(stale)} run(s) left out as stale, trained on another split or with other "
+                   f"parameters than the current ones: "
+                   + ", ".join(f"{r.library}/{r.arch}/seed{r.seed}" for r in stale)
+                   + f" ({stale[0].reason.removeprefix('stale: ')}). Train them again to include them.")
+    for stage, report, key in (("clean", inputs.cleaning, "constant_colour"),
+                               ("split", inputs.split, "constant_images")):
+        found = (report or {}).get(key)
+        count = found.get("count", 0) if isinstance(found, dict) else len(found or [])
+        if count:
+            out.append(f"{count:,} image(s) decode to a single colour after {stage} (nothing to learn "
+                       f"from; listed in results/{'cleaning' if stage == 'clean' else 'split'}.json).")
+    return out
+
+
 def build_report(params: dict, log=print) -> Path:
     """Render reports/build from the current directory's results (the `dlcompare report` stage)."""
     for name in ("memoir.tex.j2", "memoir.html.j2"):
@@ -66,15 +91,22 @@ def build_report(params: dict, log=print) -> Path:
     runs = tables.run_frame(inputs)
     error = None
     with atomic.atomic_dir(REPORT_DIR) as out:
-        out.chmod(0o755)                  # mkdtemp makes it private; the memoir is for reading
         runs.to_csv(out / "summary.csv", index=False)
         tables.model_frame(runs).to_csv(out / "summary_by_model.csv", index=False)
         render.render(out, context(inputs, runs, out, THESIS_TABLE))
         error = render.compile_pdf(out, log, Path(REPORT_DIR))
     build = Path(REPORT_DIR)
     made = [build / n for n in ("memoir.pdf", "memoir.html", "memoir.tex") if (build / n).is_file()]
-    log(f"memoir from {sum(r.ok for r in inputs.runs)} of {len(inputs.runs)} expected runs: "
-        + ", ".join(str(p) for p in made))
+    n_ok = sum(r.ok for r in inputs.runs)
+    log(f"memoir from {n_ok} of {len(inputs.runs)} expected runs: " + ", ".join(str(p) for p in made))
+    stale = [r for r in inputs.runs if r.status == collect.STALE]
+    if stale:
+        log(f"warning: {len(stale)} stale run(s) left out of the memoir ({stale[0].reason.removeprefix('stale: ')}): "
+            + ", ".join(f"{r.library}/{r.arch}/seed{r.seed}" for r in stale) + "; train them again")
     if error:
         raise UserError(error)
+    if not n_ok:
+        raise UserError(f"no expected run finished on the current split and params (0 of {len(inputs.runs)}); "
+                        f"the memoir in {build} "
+                        "says so on page one: train the runs (see logs/) and report again")
     return build

@@ -15,8 +15,12 @@ import pandas as pd
 
 from dlcompare import glossary as G
 from dlcompare.data.splitting import SPLIT_REPORT
+from dlcompare.errors import UserError
+from dlcompare.host import provenance
+from dlcompare.host.plugins import load_registry
+from dlcompare.host.training import library_params, resolved_params
 
-OK, MISSING, FAILED = "ok", "missing", "failed"
+OK, MISSING, FAILED, STALE = "ok", "missing", "failed", "stale"
 
 
 @dataclasses.dataclass
@@ -24,7 +28,7 @@ class RunResult:
     library: str
     arch: str
     seed: int
-    status: str                       # ok | missing | failed
+    status: str                       # ok | missing | failed | stale (another split or params)
     reason: str = ""
     info: dict = dataclasses.field(default_factory=dict)       # run.json
     metrics: dict = dataclasses.field(default_factory=dict)    # metrics.json
@@ -52,8 +56,10 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def read_run(library: str, arch: str, seed: int, results: Path) -> RunResult:
-    """One expected run; ``ok`` needs a readable metrics.json (the trainer's last artifact)."""
+def read_run(library: str, arch: str, seed: int, results: Path,
+             current: dict | None = None) -> RunResult:
+    """One expected run; ``ok`` needs a readable metrics.json (the trainer's last artifact) and,
+    given ``current`` (provenance.trained_on now), a run trained on that split and those params."""
     folder = Path(G.run_dir(str(results), library, arch, seed))
     run = RunResult(library, arch, int(seed), MISSING)
     if not folder.is_dir():
@@ -64,6 +70,10 @@ def read_run(library: str, arch: str, seed: int, results: Path) -> RunResult:
         run.status, run.reason = FAILED, f"{G.METRICS} missing or unreadable"
         return run
     run.status, run.metrics, run.info = OK, metrics, _read_json(folder / G.RUN_INFO) or {}
+    stale = provenance.stale_reason(run.info, current)
+    if stale:
+        run.status, run.reason = STALE, stale
+        return run
     try:
         history = pd.read_csv(folder / G.HISTORY)
         if set(G.HISTORY_COLUMNS) <= set(history.columns):
@@ -110,7 +120,18 @@ def collect(params: dict, root: str | Path = ".") -> Inputs:
         counts = pd.crosstab(frame["label"], frame["split"]).reindex(columns=list(G.SPLITS), fill_value=0)
         classes = classes or sorted(frame["label"].unique())
     results = root / G.RESULTS_DIR
-    runs = [read_run(lib, arch, seed, results) for lib, arch, seed in expected_runs(params)]
+    current = {}
+    registry = load_registry()
+    for lib in params["train"]["libraries"]:
+        try:
+            section = resolved_params(params, lib, registry)
+        except UserError:     # its plugin is not installed here: compare the section as given
+            section = library_params(params, lib)
+        try:
+            current[lib] = provenance.trained_on(params, section, split_dir)
+        except UserError:     # no split: nothing can be matched against it
+            current[lib] = None
+    runs = [read_run(lib, arch, seed, results, current[lib]) for lib, arch, seed in expected_runs(params)]
     return Inputs(params=params, classes=list(classes or []),
                   cleaning=_read_json(results / G.CLEANING_REPORT),
                   split=_read_json(results / SPLIT_REPORT), split_counts=counts, runs=runs)

@@ -101,9 +101,10 @@ def run_row(run: RunResult, target: float) -> dict:
     else:
         row["reported_valid_loss"] = float(last["valid_loss"]) if last is not None else None
         row["reported_train_loss"] = float(last["train_loss"]) if last is not None else None
-    row["train_seconds"] = m.get("train_seconds")
+    seconds = info.get("phase_seconds") or {}
+    row["train_seconds"] = float(sum(seconds.values())) if seconds else None   # run.json: timings stay out of metrics.json
     row["epochs"] = m.get("epochs")
-    row["seconds_per_epoch"] = (m["train_seconds"] / m["epochs"]) if m.get("epochs") else None
+    row["seconds_per_epoch"] = (row["train_seconds"] / m["epochs"]) if m.get("epochs") and seconds else None
     ips = info.get("images_per_second") or {}
     row["train_images_per_second"] = ips.get("train")
     row["inference_images_per_second"] = ips.get("inference")
