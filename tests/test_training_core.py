@@ -250,13 +250,14 @@ def test_run_json_records_what_it_was_trained_on(project):
 
     final = train()
     info = json.loads((final / glossary.RUN_INFO).read_text())
-    expected = provenance.trained_on(make_params(), {}, glossary.SPLIT_DIR)
+    section = training.resolved_params(make_params(), "reference", registry(ReferenceTrainer()))
+    expected = provenance.trained_on(make_params(), section, glossary.SPLIT_DIR)
     assert info["trained_on"] == expected
     assert expected["classes"] == ["class_0", "class_1", "class_2"]
     assert len(expected["manifest_sha256"]) == 64 and len(expected["params_fingerprint"]) == 64
     # the matrix keys name a run, they do not change it; anything else does
-    assert provenance.params_fingerprint(make_params(seeds=[0, 5]), {}) == expected["params_fingerprint"]
-    assert provenance.params_fingerprint(make_params(batch_size=8), {}) != expected["params_fingerprint"]
+    assert provenance.params_fingerprint(make_params(seeds=[0, 5]), section) == expected["params_fingerprint"]
+    assert provenance.params_fingerprint(make_params(batch_size=8), section) != expected["params_fingerprint"]
     assert provenance.params_fingerprint(make_params(), {"lr": 1}) != expected["params_fingerprint"]
 
 
