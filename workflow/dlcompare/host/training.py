@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompare.host import contract, devices, evaluate
+from dlcompare.host import contract, devices, evaluate, machine
 from dlcompare import glossary
 from dlcompare.data import splitcache
 from dlcompare.errors import UserError
@@ -97,6 +97,7 @@ def train(params: dict, library: str, arch: str, seed: int, log=print,
                                      expect={"library": library, "arch": arch, "seed": int(seed)})
         except contract.ArtifactError as exc:
             raise UserError(f"plugin {library!r} broke the run contract: {exc}") from None
+        machine.record(staging / glossary.RUN_INFO, device, tp.get("threads", 2))
         result = evaluate.write_metrics(staging, split_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)   # the checkpoint stays for the next attempt
