@@ -393,7 +393,8 @@ def test_library_losses_against_the_core_cross_entropy(full):
     assert (out / "figures" / "own-losses.png").is_file()
     html = html_text(out)
     discussion = html[html.index('id="discussion"'):]
-    assert "reported by fastai and torch is within 0.000 of the core&#39;s cross-entropy" in discussion
+    assert "reported by fastai and torch equals the core&#39;s cross-entropy to three decimals" in discussion
+    assert "within 0.000" not in discussion
     assert "keras adds its L2 penalty (keras.l2 = 0.01)" in discussion
     assert "The L2 term inside keras&#39;s loss is 5.000 at the end of training" in discussion
     assert "as tf.keras 2 did in the thesis, it would be 7.000" in discussion

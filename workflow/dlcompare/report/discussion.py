@@ -218,11 +218,12 @@ def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None, n_class
         at = sidebyside.chance_note(ok, n_classes, images)
         text = (f"Chance level is {1 / n_classes:.3f} (1/{n_classes} classes). ")
         if at:
-            text += ("At chance: " + "; ".join(f"{lib}, mean validation accuracy {iv.text()} (95 % interval), "
-                                                "which does not exclude guessing" for lib, iv in at.items())
+            text += ("At chance: " + "; ".join(f"{lib}, {iv.text()} of its validation predictions right "
+                                                "(all seeds, 95 % interval), which does not exclude guessing"
+                                                for lib, iv in at.items())
                      + ". A gap against a library at chance is not evidence about either library.")
         else:
-            text += "Every library's validation accuracy is above it (95 % interval)."
+            text += "Every library's share of correct validation predictions is above it (95 % interval)."
         paragraphs.append(text)
     target = params.get("report", {}).get("target_accuracy", 0.8)
     for arch in train["archs"]:

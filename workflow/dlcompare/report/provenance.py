@@ -66,7 +66,15 @@ def thesis_epochs(thesis: pd.DataFrame | None) -> dict[str, tuple[int, int]]:
     return {lib: tuple(int(v) for v in row) for lib, row in first.iterrows()}
 
 
-def _epochs(section: dict) -> tuple:
+def _epochs(inputs: Inputs, library: str) -> tuple:
+    """Epochs per phase as the runs' histories count them (what ran), else the settings."""
+    seen = {tuple(int((r.history["phase"] == p).sum()) for p in PHASES)
+            for r in inputs.runs if r.ok and r.library == library and r.history is not None}
+    if len(seen) == 1:
+        return seen.pop()
+    if seen:
+        return tuple("–".join(str(v) for v in sorted({e[k] for e in seen})) for k in range(len(PHASES)))
+    section = resolved_params(inputs, library)
     return tuple((section.get(p) or {}).get("epochs") for p in PHASES)
 
 
@@ -93,7 +101,7 @@ def build(inputs: Inputs, thesis: pd.DataFrame | None, now: datetime.datetime | 
     train, data = p["train"], p["data"]
     libraries = train["libraries"]
     ref = thesis_epochs(thesis)
-    epochs = {lib: _epochs(resolved_params(inputs, lib)) for lib in libraries}
+    epochs = {lib: _epochs(inputs, lib) for lib in libraries}
     theirs = _differences(p, THESIS_PROFILE)
     same_thesis = theirs is not None and not {k for k in theirs if not k.startswith("report.")}
     kept = ((inputs.cleaning or {}).get("totals") or {}).get("kept") \

@@ -27,7 +27,8 @@ _SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": 
             "\n": " ", "\r": " ", "\t": " ", "±": r"\ensuremath{\pm}", "×": r"\ensuremath{\times}",
             "→": r"\ensuremath{\rightarrow}", "≥": r"\ensuremath{\geq}", "≤": r"\ensuremath{\leq}",
             "–": "--", "—": "---", "…": r"\ldots{}", "✓": r"\ensuremath{\checkmark}", "€": r"\texteuro{}",
-            "−": "-", "\u00a0": "~", "\u00ad": ""}
+            "−": "-", "\u00a0": "~", "\u00ad": "", "β": r"\ensuremath{\beta}", "ε": r"\ensuremath{\varepsilon}",
+            "α": r"\ensuremath{\alpha}"}
 
 
 class Latex(str):

@@ -144,9 +144,9 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
                                                    " (descriptive, no interval)"))])
     return Table("sidebyside", "The thesis side by side: each claim of its chapter 4, the thesis's "
                  "value (one seed, ISIC, GPU), the re-run's with its 95 % confidence interval in brackets "
-                 "(t-interval over seeds; Welch for gaps and, on the log scale, for ratios; one seed: "
-                 f"Clopper-Pearson over the validation images), whether they are comparable, and the "
-                 f"verdict. Chance level here is {level:.3f}; a library whose accuracy interval reaches "
-                 "it is at chance, and a gap against it is not evidence.",
+                 "(t-interval over seeds; Welch for gaps and, on the log scale, for ratios), whether they "
+                 f"are comparable, and the verdict. Chance level here is {level:.3f}; a library whose "
+                 "share of correct validation predictions (all seeds pooled, exact binomial interval) "
+                 "does not exclude it is at chance, and a gap against it is not evidence.",
                  ["Claim (thesis, chapter 4)", "Thesis", "Re-run [95 % CI]", "Comparable?", "Verdict"],
                  rows, text_cols=5)

@@ -1,10 +1,11 @@
 """Confidence intervals behind the memoir's verdicts (scipy), in one place.
 
 Seeds are the replicates: a library's mean over seeds gets a Student t-interval, the gap between
-two libraries a Welch t-interval, a ratio of times a Welch interval on the log scale. With one
-seed there is no interval over seeds; accuracy then falls back to the Clopper-Pearson interval of
-that one run's validation images. "At chance" means the interval does not exclude the chance
-level (1 / classes): such a result is labelled, never read as evidence about a library.
+two libraries a Welch t-interval, a ratio of times a Welch interval on the log scale. Whether an
+accuracy is above chance is asked of every validation prediction its runs made: under guessing
+each is right with probability 1 / classes, independently, so the exact (Clopper-Pearson)
+interval of the pooled share correct is the test. "At chance" means that interval reaches the
+chance level: such a result is labelled, never read as evidence about a library.
 """
 
 from __future__ import annotations
@@ -83,12 +84,13 @@ def ratio_interval(a, b, level: float = LEVEL) -> Interval:
 
 
 def accuracy_interval(accuracies, images: int | None = None, level: float = LEVEL) -> Interval:
-    """Mean validation accuracy over seeds; with one seed, its Clopper-Pearson interval over the
-    ``images`` validation images."""
+    """Share of validation predictions correct over all runs (``images`` per run), with its exact
+    binomial interval; without the image count, the t-interval over seeds."""
     a = _clean(accuracies)
-    if len(a) == 1 and images:
-        ci = stats.binomtest(int(round(a[0] * images)), images).proportion_ci(level, method="exact")
-        return Interval(float(a[0]), float(ci.low), float(ci.high), 1)
+    if len(a) and images:
+        correct = int(sum(round(x * images) for x in a))
+        ci = stats.binomtest(correct, images * len(a)).proportion_ci(level, method="exact")
+        return Interval(correct / (images * len(a)), float(ci.low), float(ci.high), len(a))
     return mean_interval(a, level)
 
 
