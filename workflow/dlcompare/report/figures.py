@@ -156,7 +156,7 @@ def curves_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
     colours = dict(zip(seeds, sns.color_palette("colorblind", max(len(seeds), 3))))
     markers = {s: SEED_MARKERS[i % len(SEED_MARKERS)] for i, s in enumerate(seeds)}
     theme()
-    fig, axes = plt.subplots(2, len(libraries), figsize=(min(WIDTH, 2.3 * len(libraries) + 0.6) + 1.3, 4.6),
+    fig, axes = plt.subplots(2, len(libraries), figsize=(min(WIDTH, 2.5 * len(libraries) + 0.7), 5.0),
                              squeeze=False, sharex="col")
     for k, lib in enumerate(libraries):
         top, bottom = axes[0, k], axes[1, k]
@@ -184,8 +184,8 @@ def curves_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
     handles = [Line2D([], [], color=colours[s], marker=markers[s], linestyle="-", label=f"seed {s}") for s in seeds]
     handles += [Line2D([], [], color="black", linestyle=ls, label=f"{name} ({words})")
                 for name, (ls, words) in (("train", SERIES["train"]), ("validation", SERIES["valid"]))]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), frameon=False)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     return save(fig, out, f"curves-{slug(arch)}", f"Training curves of {arch}, libraries side by side: "
                 f"cross-entropy computed the same way for every library (top; train {SERIES['train'][1]}, "
                 f"validation {SERIES['valid'][1]}; a library's own loss, Keras's with its L2 term, is in "
@@ -225,7 +225,7 @@ def confusion_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
         image = ax.collections[0]
         ax.set_title(f"{text(lib)} ({seeds} seed{'s' if seeds > 1 else ''})")
         ax.set_xlabel("predicted")
-        ax.set_ylabel("actual")
+        ax.set_ylabel("actual" if ax in axes[:, 0] else "")
         ax.tick_params(axis="x", labelrotation=90)
         ax.tick_params(axis="y", labelrotation=0)
     for ax in list(axes.flat)[len(mats):]:
