@@ -550,6 +550,8 @@ def test_side_by_side_never_reads_a_chance_result_as_evidence():
     table = sidebyside.table(_runs([0.60, 0.62]), thesis, 10, 360, same_setting=False, target=0.7)
     gap = {r[0].text: r for r in table.rows}["fastai ahead of keras in validation accuracy (mean over models)"]
     assert gap[4].text == "agrees (direction)" and "[" in gap[2].text
+    text = " ".join(discussion.thesis_sentences(_runs([0.60, 0.62]), thesis, "digits", 10, 360))
+    assert "the same direction (95 % interval [+" in text
 
 
 def test_side_by_side_table_in_the_memoir(full):

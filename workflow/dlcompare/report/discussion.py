@@ -192,9 +192,15 @@ def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str
                        "nothing about the two libraries and is not read as agreeing with the thesis.")
         else:
             agree = "the same direction" if here * gap > 0 else "the opposite direction"
+            pair = ok[ok["arch"].isin(both.index)]
+            iv = stats.gap_interval(pair.loc[pair["library"] == "fastai", "valid_accuracy"],
+                                    pair.loc[pair["library"] == "keras", "valid_accuracy"])
+            sure = (f" (95 % interval {iv.text(signed=True).split(' ', 1)[1]})" + (
+                    "" if iv.excludes(0) else ", but the interval includes 0, so these seeds do not "
+                    "establish it") if iv.known else " (one seed: no interval, so not established)")
             out.append(f"Here ({dataset}, {plural(len(both), 'model')}) the fastai minus Keras gap is "
-                       f"{here:+.3f}: {agree}. Dataset, image size and hardware differ from the thesis, so "
-                       "only the direction is comparable, not the size.")
+                       f"{here:+.3f}: {agree}{sure}. Dataset, image size and hardware differ from the "
+                       "thesis, so only the direction is comparable, not the size.")
     return out
 
 
