@@ -106,7 +106,7 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
                                  ok.loc[ok["library"] == A, "seconds_per_epoch"]) if have \
         else stats.Interval(math.nan)
     rows.append([Cell(f"{B} needs more seconds per epoch than {A} ({B} / {A})"), Cell(f"{t_ratio:.2f}×"),
-                 Cell(ratio.text("{:.2f}") + "×" if math.isfinite(ratio.estimate) else "not run",
+                 Cell(ratio.text("{:.2f}×") if math.isfinite(ratio.estimate) else "not run",
                       missing=not math.isfinite(ratio.estimate)),
                  Cell("direction only: other hardware and image size"), Cell(_ratio_verdict(ratio, t_ratio))])
 
@@ -123,7 +123,8 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
                  Cell("yes: the same mechanism"),
                  Cell("not run here" if not math.isfinite(diff.estimate) else
                       "agrees: the L2 term inflates the loss" if diff.known and diff.low > 0 else
-                      "contradicts" if diff.known and diff.high < 0 else "undecided")])
+                      "contradicts" if diff.known and diff.high < 0 else
+                      "undecided (one seed: no interval)" if not diff.known else "undecided")])
 
     reach = {lib: ok.loc[ok["library"] == lib, "epochs_to_target"] for lib in (A, B)}
     def reached(lib):
