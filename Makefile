@@ -12,9 +12,10 @@ TF_GPU := tensorflow[and-cuda]==$(shell sed -n 's/^tensorflow_cpu==//p' requirem
 
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test test-slow test-all lint bench clean-results help lock
+.PHONY: setup tex demo test test-slow test-all lint bench clean-results help lock
 help:
 	@echo "make demo       set up .venv and run the whole pipeline on the default profile (digits, CPU)"
+	@echo "make tex        install TeX Live for memoir.pdf (apt-get, as root; else prints the command)"
 	@echo "make test       set up .venv and run the fast test suite"
 	@echo "make test-slow  the slow end-to-end tests (Snakemake, DVC, real training, LaTeX, Chromium)"
 	@echo "make bench      benchmark tables (data stages, training throughput)"
@@ -35,7 +36,10 @@ endif
 	@rm -f $(VENV)/.installed-gpu*
 	@touch $@
 
-demo: setup
+tex:
+	@workflow/scripts/system_packages.sh tex
+
+demo: setup tex
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPU)
 	@$(BIN)/python -c "from pathlib import Path; [print('memoir:', p.resolve()) for p in sorted(Path('reports/build').glob('memoir.*')) if p.suffix in ('.pdf', '.html')]"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 import json
 import os
 import re
@@ -349,7 +350,8 @@ def test_hostile_class_names_are_escaped(tmp_path, monkeypatch):
     assert r"50\%\$ure\#1 \{x\}" in tex
     assert r"tilde\textasciitilde{}hat\textasciicircum{}\textbackslash{}back" in tex
     assert r"50\%\_\{x\}\#\$\textasciitilde{}\textasciicircum{}\textbackslash{}" in tex
-    assert r"\texttt{[U+03B1]}" in tex          # pdflatex cannot print Greek in T1: shown as code point
+    # the Greek letters the memoir uses itself (β1, ε) print; other scripts show their code point
+    assert r"\ensuremath{\alpha}-\ensuremath{\beta} \texttt{[U+65E5]}" in tex
     html = html_text(out)
     assert "<b onmouseover" not in html and "&lt;b onmouseover=alert(1)&gt;x" in html
     assert "α-β 日本" in html
@@ -442,7 +444,8 @@ def test_library_losses_against_the_core_cross_entropy(full):
     assert (out / "figures" / "own-losses.png").is_file()
     html = html_text(out)
     discussion = html[html.index('id="discussion"'):]
-    assert "reported by fastai and torch is within 0.000 of the core&#39;s cross-entropy" in discussion
+    assert "reported by fastai and torch equals the core&#39;s cross-entropy to three decimals" in discussion
+    assert "within 0.000" not in discussion
     assert "keras adds its L2 penalty (keras.l2 = 0.01)" in discussion
     assert "The L2 term inside keras&#39;s loss is 5.000 at the end of training" in discussion
     assert "as tf.keras 2 did in the thesis, it would be 7.000" in discussion
@@ -510,3 +513,173 @@ def test_rate_used_is_what_the_run_recorded(tmp_path, monkeypatch):
     rows = {r[2][0]: r for r in html_table(out, "tab-lr-find")[1:]}
     assert rows["phase1"][-1][0] == "0.0123"
     assert rows["phase2"][-1][0] == "[1e-05, 0.001]"
+
+
+# --- What the memoir's readers need (issue 13): provenance, the thesis side by side, Table 4.1 by
+# concept, figures whose captions match their legends, numbered tables, plain grammar.
+
+def test_page_one_provenance_and_banner(full):
+    _, out, params, _ = full
+    html = html_text(out)
+    top = html[:html.index('<nav class="toc"')]
+    for label in ("Profile", "Dataset", "Initial weights", "Epochs (phase 1 + phase 2)", "Seeds", "Hardware",
+                  "GPU", "Library versions", "Built", "Git commit", "Reproduce"):
+        assert f"<dt>{label}</dt>" in top, label
+    # the fixture is not the thesis's profile: the banner says so, with what differs
+    assert 'class="banner"' in top and "Not comparable to the thesis&#39;s numbers" in top
+    assert "trained from scratch instead of from ImageNet weights" in top
+    # epochs as the runs' histories count them (the fixture trains 2 + 3), against the thesis's
+    assert "fastai 2 + 3 (thesis 15 + 40)" in top and "keras 2 + 3 (thesis 50 + 100)" in top
+    assert "torch 2.14.1" in top and "keras 3.15.1" in top
+    tex = (out / "memoir.tex").read_text(encoding="utf-8")
+    assert tex.index("Not comparable to the thesis") < tex.index(r"\tableofcontents")
+
+
+def test_provenance_reads_the_machine_from_run_json(full):
+    from dlcompare.report import collect, provenance
+    tmp_path, _, params, _ = full
+    inputs = collect.collect(params, tmp_path)
+    host = {"cpu": "Test CPU 9000", "cores": 16, "threads_per_job": 4, "ram_gib": 64.0, "os": "TestOS 1",
+            "gpu": "Test GPU", "gpu_driver": "555.1"}
+    for run in inputs.runs:
+        run.info = {**run.info, "host": host, "device": "cuda:0"}
+    fields = dict(provenance.build(inputs, None).fields)
+    assert fields["Hardware"] == ("Test CPU 9000, 16 cores, 4 threads per job, 64 GiB RAM, TestOS 1; "
+                                  "GPU Test GPU (driver 555.1)")
+
+
+def test_machine_description_is_real():
+    from dlcompare.host import machine
+    host = machine.describe("cpu", 3)
+    assert host["cores"] == os.cpu_count() and host["threads_per_job"] == 3 and host["cpu"]
+    assert host["ram_gib"] and host["ram_gib"] > 0 and "gpu" not in host
+
+
+def test_stats_intervals_are_scipy_t_and_exact_binomial():
+    from scipy import stats as st
+    from dlcompare.report import stats
+    iv = stats.mean_interval([0.70, 0.74, 0.78])
+    low, high = st.t.interval(0.95, 2, loc=0.74, scale=st.sem([0.70, 0.74, 0.78]))
+    assert (iv.low, iv.high) == (pytest.approx(low), pytest.approx(high))
+    assert not stats.mean_interval([0.5]).known
+    gap = stats.gap_interval([0.80, 0.82, 0.81], [0.60, 0.65, 0.62])
+    assert gap.estimate == pytest.approx(0.81 - (0.60 + 0.65 + 0.62) / 3) and gap.low > 0
+    # 10 classes, 360 validation images per run: 0.11 and 0.13 cannot be told from guessing,
+    # 0.20 can
+    assert stats.at_chance(stats.accuracy_interval([0.11, 0.13], 360), 0.1)
+    assert not stats.at_chance(stats.accuracy_interval([0.20, 0.20], 360), 0.1)
+    ratio = stats.ratio_interval([2.0, 2.2, 2.1], [1.0, 1.1, 1.05])
+    assert ratio.estimate == pytest.approx(2.0) and ratio.low > 1
+
+
+def _runs(keras_acc):
+    rows = []
+    for lib, accs, spe in (("fastai", [0.78, 0.80], 1.0), ("keras", keras_acc, 1.5), ("torch", [0.76, 0.79], 0.9)):
+        for seed, acc in enumerate(accs):
+            rows.append({"library": lib, "arch": "resnet18", "seed": seed, "status": "ok",
+                         "valid_accuracy": acc, "valid_loss": 1.0, "seconds_per_epoch": spe + 0.01 * seed,
+                         "reported_valid_loss": 1.0 + (50 if lib == "keras" else 0) + seed,
+                         "epochs_to_target": 3.0 if lib != "keras" else math.nan})
+    return pd.DataFrame(rows)
+
+
+def test_side_by_side_never_reads_a_chance_result_as_evidence():
+    from dlcompare.report import discussion, sidebyside, tables
+    thesis = tables.thesis_frame(ROOT / "reports/reference/thesis_table_4_2.csv")
+    table = sidebyside.table(_runs([0.11, 0.13]), thesis, 10, 360, same_setting=False, target=0.7)
+    rows = {r[0].text: r for r in table.rows}
+    gap = rows["fastai ahead of keras in validation accuracy (mean over models)"]
+    assert gap[1].text == "+0.142 (6 models, 1 seed)"          # the thesis's Table 4.2, computed
+    assert gap[4].text.startswith("not evidence: keras at chance")
+    assert rows["Chance level (1 / classes)"][2].text == "0.100 (10 classes)"
+    assert rows["keras needs more seconds per epoch than fastai (keras / fastai)"][4].text == "agrees (direction)"
+    assert rows["keras's losses are not comparable with fastai's (they include L2)"][4].text.startswith("agrees")
+    text = " ".join(discussion.thesis_sentences(_runs([0.11, 0.13]), thesis, "digits", 10, 360))
+    assert "the same direction" not in text and "at chance level" in text
+    # the same numbers with a Keras that learned: the gap is read, with its interval
+    table = sidebyside.table(_runs([0.60, 0.62]), thesis, 10, 360, same_setting=False, target=0.7)
+    gap = {r[0].text: r for r in table.rows}["fastai ahead of keras in validation accuracy (mean over models)"]
+    assert gap[4].text == "agrees (direction)" and "[" in gap[2].text
+    text = " ".join(discussion.thesis_sentences(_runs([0.60, 0.62]), thesis, "digits", 10, 360))
+    assert "the same direction (95 % interval [+" in text
+
+
+def test_side_by_side_table_in_the_memoir(full):
+    _, out, _, _ = full
+    rows = html_table(out, "tab-sidebyside")
+    assert [c[0] for c in rows[0]] == ["Claim (thesis, chapter 4)", "Thesis", "Re-run [95 % CI]", "Comparable?",
+                                       "Verdict"]
+    claims = [r[0][0] for r in rows[1:]]
+    assert len(claims) == 6 and claims[0] == "Chance level (1 / classes)"
+    verdicts = {r[4][0].split(" ")[0].split(":")[0] for r in rows[2:]}
+    assert verdicts <= {"agrees", "contradicts", "undecided", "not"}
+
+
+def test_config_table_rows_are_concepts_with_units(full):
+    from dlcompare.report import collect, tables
+    tmp_path, out, params, _ = full
+    rows = {r[0][0]: [c[0] for c in r[1:]] for r in html_table(out, "tab-config")[1:]}
+    libs = params["train"]["libraries"]
+    col = {lib: i for i, lib in enumerate(libs)}
+    assert rows["Input image"][0] == "16×16 px" and rows["Batch size"][0].endswith("images")
+    assert rows["One-cycle schedule"][col["fastai"]].startswith("yes")
+    assert rows["Discriminative learning rates"][col["fastai"]] == "yes (phase 2)"
+    assert rows["One-cycle schedule"][col["keras"]] == "no"
+    assert rows["Momentum (β1) schedule"][col["keras"]] == "not used"
+    assert rows["Weight decay / L2"][col["keras"]].startswith("L2 0.01 on every conv and dense kernel")
+    assert "rotation ±10.8°" in rows["Data augmentation"][col["keras"]]
+    assert "rotation ±10°" in rows["Data augmentation"][col["fastai"]]
+    assert "backend = tensorflow" in rows["Other settings"][col["keras"]]
+    # a run's resolved params (run.json "params") win over the params.yaml section
+    inputs = collect.collect(params, tmp_path)
+    for run in inputs.runs:
+        if run.library == "keras":
+            run.info = {**run.info, "params": {**params["keras"], "l2": 0.0005}}
+    rows = {r[0].text: r for r in tables.config_table(inputs).rows}
+    assert rows["Weight decay / L2"][1 + col["keras"]].text.startswith("L2 0.0005")
+
+
+def test_curve_captions_match_their_legends_and_fonts_are_vector(full):
+    from dlcompare.report import figures
+    tmp_path, out, params, _ = full
+    from dlcompare.report import collect
+    inputs = collect.collect(params, tmp_path)
+    fig = figures.curves_figure(inputs, "resnet18", tmp_path / "figs")
+    for name, key in (("train", "train"), ("validation", "valid")):
+        words = figures.SERIES[key][1]
+        assert f"{name} ({words})" in fig.legend and f"{name} {words}" in fig.caption
+    assert {"seed 0", "seed 1"} <= set(fig.legend)
+    for pdf in (out / "figures").glob("*.pdf"):
+        assert b"/Type3" not in pdf.read_bytes(), f"{pdf.name} has Type 3 (bitmap) fonts"
+    confusion = figures.confusion_figure(inputs, "resnet18", tmp_path / "figs")
+    assert "share" in confusion.caption
+
+
+def test_tables_and_figures_are_numbered_with_the_thesis_numbers(full):
+    _, out, _, _ = full
+    html = html_text(out)
+    assert "<strong>Table 2.1</strong> <span class=\"thesis-ref\">(= Tabla 4.1)</span>" in html
+    assert "<strong>Table 3.1</strong> <span class=\"thesis-ref\">(= Tabla 4.2)</span>" in html
+    assert "<strong>Figure 1.1</strong> <span class=\"thesis-ref\">(= Figura 4.1)</span>" in html
+    assert '<a href="summary.csv">summary.csv</a>' in html and 'href="../../results/runs/keras/resnet18/seed1/run.json"' in html
+    tex = (out / "memoir.tex").read_text(encoding="utf-8")
+    config = tex.index(r"\label{tab:config}")
+    assert tex.rindex(r"\setcounter{table}{0}", 0, config) > tex.rindex(r"\chapter", 0, config)
+    assert "(= Tabla 4.1)" in tex[config - 400:config]
+
+
+def test_discussion_grammar(full):
+    _, out, _, _ = full
+    html = html_text(out)
+    discussion = html[html.index('id="discussion"'):html.index("</section>", html.index('id="discussion"'))]
+    for bad in ("(s)", "1 models", "within 0.000", "by no library"):
+        assert bad not in discussion, bad
+    assert "1 model ×" in discussion and "Chance level is 0.333 (1/3 classes)" in discussion
+
+
+def test_target_sentence_when_no_library_reaches_it():
+    from dlcompare.report import discussion
+    frame = pd.DataFrame({"library": ["torch", "keras"], "epochs_to_target": [math.nan, math.nan]})
+    assert discussion.target_sentence("resnet18", frame, 0.8) == "No library reached validation accuracy 0.8 on resnet18."
+    frame = pd.DataFrame({"library": ["torch", "keras", "fastai"], "epochs_to_target": [2.0, math.nan, math.nan]})
+    assert discussion.target_sentence("resnet18", frame, 0.8).endswith("; never by keras or fastai.")

@@ -90,6 +90,31 @@ def test_latex_compiles_to_a_pdf(tmp_path, monkeypatch, classes, kwargs, figures
 
 
 @needs_tex
+def test_pdf_page_one_side_by_side_numbers_and_vector_fonts(tmp_path, monkeypatch):
+    """What a reader of the PDF checks first: page one says what ran (and that it is not the
+    thesis's profile), the thesis sits next to the re-run, numbers match the HTML's, and no font
+    is a Type 3 bitmap."""
+    out = build(tmp_path, monkeypatch, PLAIN)
+    pdf = out / "memoir.pdf"
+    page_one = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-layout", str(pdf), "-"],
+                              capture_output=True, text=True, check=True).stdout
+    for label in ("Profile", "Dataset", "Initial weights", "Epochs (phase 1 +", "Seeds", "Hardware", "GPU",
+                  "Library versions", "Built", "Git commit", "Reproduce"):
+        assert label in page_one, label
+    assert "Not comparable to the thesis" in " ".join(page_one.split())
+    text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())
+    assert "The thesis side by side" in text and "Chance level (1 / classes)" in text
+    html = (out / "memoir.html").read_text(encoding="utf-8")
+    for label, thesis in (("Table 2.1", "Tabla 4.1"), ("Table 3.1", "Tabla 4.2"), ("Figure 1.1", "Figura 4.1")):
+        assert f"{label}: (= {thesis})" in text, label
+        assert f"<strong>{label}</strong> <span class=\"thesis-ref\">(= {thesis})</span>" in html, label
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    kinds = [line.split()[-6] if len(line.split()) > 6 else "" for line in fonts.splitlines()[2:]]
+    assert "Type 3" not in fonts and kinds, fonts
+
+
+@needs_tex
 def test_latex_failure_is_one_clear_error_with_the_log_tail(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = make_project(tmp_path, PLAIN, libraries=("torch",), seeds=(0,))
@@ -312,6 +337,20 @@ def test_html_renders_offline_without_errors_on_laptop_and_phone(tmp_path, monke
             assert chromium.evaluate(session, f"!!document.getElementById('{table}')"), table
         assert chromium.evaluate(session, "document.querySelectorAll('#tab-matrix tbody tr').length") == 63
         assert chromium.evaluate(session, "document.querySelectorAll('figure img').length") >= 4
+        # captions sit outside the scroll boxes, inside the viewport; provenance and banner show
+        assert chromium.evaluate(session, """Array.from(document.querySelectorAll('p.caption, figcaption'))
+            .every(c => !c.closest('.scroll') && c.getBoundingClientRect().right <= window.innerWidth + 1)""")
+        assert chromium.evaluate(session, """Array.from(document.querySelectorAll('.table-block table'))
+            .every(t => t.closest('.scroll') && t.closest('.scroll').getBoundingClientRect().right
+                        <= window.innerWidth + 1)""")
+        assert chromium.evaluate(session, "document.querySelector('.banner').offsetHeight > 0")
+        assert chromium.evaluate(session, "document.querySelectorAll('dl.provenance dt').length") == 12
+        if mobile:   # a table wider than the phone shows the "scroll sideways" hint
+            assert chromium.evaluate(session, "document.querySelectorAll('.table-block.overflowing').length") > 0
+        zoom = """(() => { const img = document.querySelector('figure img'); const before = img.width;
+            img.click(); const after = img.width; img.click(); return [before, after]; })()"""
+        before, after = chromium.evaluate(session, zoom)
+        assert after > before, f"{name}: a figure does not enlarge on click"
         assert chromium.evaluate(
             session, "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         # hostile class names are text, never markup

@@ -59,6 +59,9 @@ def test_a_run_is_published_whole_with_metrics(project):
     assert log[0] == "reference/linear/seed0: training on cpu (3 classes)"
     assert "reference/linear/seed0 phase2 epoch 2/2 train_loss" in log[-2]
     assert log[-1].startswith("reference/linear/seed0: valid accuracy ")
+    # the core records the machine the run trained on, whatever the plugin wrote
+    host = json.loads((final / glossary.RUN_INFO).read_text())["host"]
+    assert host["cores"] == os.cpu_count() and host["threads_per_job"] and host["cpu"] and host["os"]
 
 
 class CrashAfter(ReferenceTrainer):

@@ -23,7 +23,7 @@ import json
 
 import numpy as np
 
-from dlcompare.host import contract, devices, evaluate, provenance
+from dlcompare.host import contract, devices, evaluate, machine, provenance
 from dlcompare import atomic, glossary
 from dlcompare.data import splitcache
 from dlcompare.errors import UserError
@@ -50,7 +50,8 @@ def resolved_params(params: dict, library: str, registry: Registry | None = None
 
 def core_fields(run: contract.Run, registry: Registry) -> dict:
     """What the core adds to every run.json (the one place for run.json keys the core owns)."""
-    return {"params": run.params, "plugin_version": plugin_version(registry, run.library)}
+    return {"params": run.params, "plugin_version": plugin_version(registry, run.library),
+            "host": machine.describe(run.device, run.threads)}
 
 
 def add_core_fields(out_dir: Path, fields: dict) -> None:

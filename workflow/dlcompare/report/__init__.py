@@ -13,8 +13,10 @@ from pathlib import Path
 
 from dlcompare import __version__, atomic
 from dlcompare.errors import UserError
+from dlcompare import glossary as G
 from dlcompare.glossary import REPORT_DIR
-from dlcompare.report import collect, courses, discussion, extras, figures, render, tables
+from dlcompare.report import (collect, courses, discussion, extras, figures, numbering, provenance, render,
+                              sidebyside, tables)
 
 THESIS_TABLE = Path("reports/reference/thesis_table_4_2.csv")
 
@@ -30,7 +32,21 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
                tables.cost_table(inputs, runs)]
     thesis = tables.thesis_frame(thesis_path)
     matrix = courses.load_matrix()
+    n_classes = len(inputs.classes)
+    images = int(inputs.split_counts["valid"].sum()) if inputs.split_counts is not None else None
+    origin = provenance.build(inputs, thesis)
+    ok = runs[runs["status"] == "ok"]
+    side = sidebyside.table(ok, thesis, n_classes, images, same_setting=not origin.banner,
+                            target=params.get("report", {}).get("target_accuracy", 0.8)) \
+        if not ok.empty else None
+    shown = {"cleaning": tables.cleaning_table(inputs), "environment": tables.environment_table(inputs),
+             "config": tables.config_table(inputs), "status": tables.status_table(inputs),
+             "confused": tables.confused_pairs(inputs), "losses": extras.loss_table(inputs, runs),
+             "lr_find": extras.lr_find_table(inputs), "extras": extras.extras_table(inputs),
+             "thesis": tables.thesis_table(thesis_path), "sidebyside": side}
+    present = [t.id for t in [*shown.values(), *results] if t is not None and (t.id != "confused" or t.rows)]
     return {
+        **shown,
         "title": params.get("report", {}).get("title", "dlcompare memoir"),
         "version": __version__,
         "params": params,
@@ -38,18 +54,16 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
         "n_ok": sum(r.ok for r in inputs.runs), "n_expected": len(inputs.runs),
         "notices": notices(inputs),
         "setup": discussion.setup_paragraphs(inputs),
-        "cleaning": tables.cleaning_table(inputs),
-        "environment": tables.environment_table(inputs),
-        "config": tables.config_table(inputs),
         "results": results,
-        "status": tables.status_table(inputs),
-        "confused": tables.confused_pairs(inputs),
-        "losses": extras.loss_table(inputs, runs),
-        "lr_find": extras.lr_find_table(inputs),
-        "extras": extras.extras_table(inputs),
-        "thesis": tables.thesis_table(thesis_path),
+        "provenance": origin,
+        "numbers": numbering.numbers(figs, present + ["moocs", "matrix"]),
+        "pdf_built": render.tex_available(),
+        "run_files": [{"run": f"{r.library}/{r.arch}/seed{r.seed}",
+                       "metrics": f"../../{G.run_dir(G.RESULTS_DIR, r.library, r.arch, r.seed)}/{G.METRICS}",
+                       "info": f"../../{G.run_dir(G.RESULTS_DIR, r.library, r.arch, r.seed)}/{G.RUN_INFO}"}
+                      for r in inputs.runs if r.ok],
         "figures": figs,
-        "discussion": discussion.write(runs, params, thesis),
+        "discussion": discussion.write(runs, params, thesis, n_classes, images),
         "moocs": courses.load_moocs(),
         "matrix": matrix,
         "course_stats": [{"course": c, "total": matrix.total(c.id), "exclusive": matrix.exclusive(c.id)}

@@ -13,7 +13,14 @@ import math
 
 import pandas as pd
 
+from dlcompare.report import sidebyside, stats
 from dlcompare.report.tables import fmt_seconds
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """"1 model", "2 models" (never "model(s)")."""
+    n = int(n)
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 def _stats(ok: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -23,7 +30,7 @@ def _stats(ok: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def _spread(a: pd.Series, b: pd.Series, gap: float, what: str) -> str:
     if min(a["count"], b["count"]) < 2:
-        return (f"With {int(min(a['count'], b['count']))} seed(s) for one of them the seed-to-seed spread "
+        return (f"With {plural(min(a['count'], b['count']), 'seed')} for one of them the seed-to-seed spread "
                 f"is unknown, so this {what} gap cannot be told apart from seed noise.")
     spread = a["std"] + b["std"]
     verdict = "larger than" if abs(gap) > spread else "within"
@@ -43,10 +50,10 @@ def accuracy_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
     tie = round(gap, 3) == 0
     if tie:
         out = [f"On {arch}, {lead} and {second} tie on mean validation accuracy at {a['mean']:.3f} "
-               f"({int(a['count'])} and {int(b['count'])} seed(s))" + then]
+               f"({int(a['count'])} and {plural(b['count'], 'seed')})" + then]
     else:
         out = [f"On {arch}, {lead} has the highest mean validation accuracy, {a['mean']:.3f} over "
-               f"{int(a['count'])} seed(s), {gap:.3f} ahead of {second} ({b['mean']:.3f} over "
+               f"{plural(a['count'], 'seed')}, {gap:.3f} ahead of {second} ({b['mean']:.3f} over "
                f"{int(b['count'])})" + then + " " + _spread(a, b, gap, "accuracy")]
     test = _stats(ok, "test_accuracy")
     if not tie and lead in test.index and second in test.index:
@@ -93,9 +100,10 @@ def target_sentence(arch: str, ok: pd.DataFrame, target: float) -> str:
                           + (f" ({len(reached)} of {len(sub)} seeds)" if len(reached) < len(sub) else "")))
     if not parts and not never:
         return ""
-    text = f"Validation accuracy {target:g} was reached on {arch} by " + (
-        ", ".join(p for _, p in sorted(parts)) if parts else "no library")
-    return text + (f"; never by {', '.join(never)}." if never else ".")
+    if not parts:
+        return f"No library reached validation accuracy {target:g} on {arch}."
+    text = f"Validation accuracy {target:g} was reached on {arch} by " + ", ".join(p for _, p in sorted(parts))
+    return text + (f"; never by {' or '.join(never)}." if never else ".")
 
 
 def overall_sentences(ok: pd.DataFrame) -> list[str]:
@@ -108,7 +116,7 @@ def overall_sentences(ok: pd.DataFrame) -> list[str]:
     wins = winners.value_counts()
     text = (f"Across the {len(means)} models with at least two libraries, the highest mean validation "
             "accuracy goes to " + ", ".join(
-                (f"{lib} (tied) on {n} model(s)" if " and " in lib else f"{lib} on {n} model(s)")
+                (f"{lib} (tied) on {plural(n, 'model')}" if " and " in lib else f"{lib} on {plural(n, 'model')}")
                 for lib, n in wins.items()) + ".")
     return [text]
 
@@ -127,8 +135,10 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
     out = []
     if close:
         who = ", ".join(close[:-1]) + " and " + close[-1] if len(close) > 1 else close[0]
-        out.append(f"The last-epoch validation loss reported by {who} is within "
-                   f"{max(abs(diff[c]) for c in close):.3f} of the core's cross-entropy"
+        largest = max(abs(diff[c]) for c in close)
+        out.append(f"The last-epoch validation loss reported by {who} "
+                   + (f"is within {largest:.3f} of the core's cross-entropy" if round(largest, 3) > 0 else
+                      "equals the core's cross-entropy to three decimals")
                    + ("." if not apart else ","))
     for lib in apart:
         l2 = (params.get(lib) or {}).get("l2")
@@ -155,7 +165,8 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
     return [" ".join(out)] if out else []
 
 
-def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str) -> list[str]:
+def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str, n_classes: int = 0,
+                     images: int | None = None) -> list[str]:
     if thesis is None:
         return []
     acc = thesis.pivot(index="arch", columns="library", values="valid_accuracy")
@@ -171,20 +182,36 @@ def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str
     if {"fastai", "keras"} <= set(ours.columns) and ours[["fastai", "keras"]].dropna().shape[0]:
         both = ours[["fastai", "keras"]].dropna()
         here = (both["fastai"] - both["keras"]).mean()
-        agree = "the same direction" if here * gap > 0 else "the opposite direction"
-        out.append(f"Here ({dataset}, {len(both)} model(s)) the fastai minus Keras gap is {here:+.3f}: "
-                   f"{agree}. Dataset, image size and hardware differ from the thesis, so only the "
-                   "direction is comparable, not the size.")
+        at = {lib: iv for lib, iv in sidebyside.chance_note(ok, n_classes, images).items()
+              if lib in ("fastai", "keras")} if n_classes else {}
+        if at:
+            who = " and ".join(f"{lib} ({iv.text()})" for lib, iv in at.items())
+            out.append(f"Here ({dataset}, {plural(len(both), 'model')}) the fastai minus Keras gap is "
+                       f"{here:+.3f}, but {who} {'is' if len(at) == 1 else 'are'} at chance level "
+                       f"(1/{n_classes} = {1 / n_classes:.3f}, 95 % interval in brackets), so the gap says "
+                       "nothing about the two libraries and is not read as agreeing with the thesis.")
+        else:
+            agree = "the same direction" if here * gap > 0 else "the opposite direction"
+            pair = ok[ok["arch"].isin(both.index)]
+            iv = stats.gap_interval(pair.loc[pair["library"] == "fastai", "valid_accuracy"],
+                                    pair.loc[pair["library"] == "keras", "valid_accuracy"])
+            sure = (f" (95 % interval {iv.text(signed=True).split(' ', 1)[1]})" + (
+                    "" if iv.excludes(0) else ", but the interval includes 0, so these seeds do not "
+                    "establish it") if iv.known else " (one seed: no interval, so not established)")
+            out.append(f"Here ({dataset}, {plural(len(both), 'model')}) the fastai minus Keras gap is "
+                       f"{here:+.3f}: {agree}{sure}. Dataset, image size and hardware differ from the "
+                       "thesis, so only the direction is comparable, not the size.")
     return out
 
 
-def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) -> list[str]:
+def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None, n_classes: int = 0,
+          images: int | None = None) -> list[str]:
     """Paragraphs of plain text (the templates escape them)."""
     ok = runs[runs["status"] == "ok"]
     expected, done = len(runs), len(ok)
     train = params["train"]
-    paragraphs = [f"{done} of the {expected} expected runs finished ({len(train['libraries'])} "
-                  f"libraries × {len(train['archs'])} models × {len(train['seeds'])} seeds)."
+    paragraphs = [f"{done} of the {expected} expected runs finished ({plural(len(train['libraries']), 'library', 'libraries')}"
+                  f" × {plural(len(train['archs']), 'model')} × {plural(len(train['seeds']), 'seed')})."
                   + ("" if done == expected else " Missing runs are left out of every comparison below.")]
     if ok.empty:
         return paragraphs + ["No run finished, so there are no results to discuss yet."]
@@ -192,7 +219,18 @@ def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) -> list
     if len(libraries) == 1:
         m = ok["valid_accuracy"]
         paragraphs.append(f"Only {libraries[0]} has finished runs, so there is no comparison between "
-                          f"libraries; its mean validation accuracy is {m.mean():.3f} over {len(m)} run(s).")
+                          f"libraries; its mean validation accuracy is {m.mean():.3f} over {plural(len(m), 'run')}.")
+    if n_classes:
+        at = sidebyside.chance_note(ok, n_classes, images)
+        text = (f"Chance level is {1 / n_classes:.3f} (1/{n_classes} classes). ")
+        if at:
+            text += ("At chance: " + "; ".join(f"{lib}, {iv.text()} of its validation predictions right "
+                                                "(all seeds, 95 % interval), which does not exclude guessing"
+                                                for lib, iv in at.items())
+                     + ". A gap against a library at chance is not evidence about either library.")
+        else:
+            text += "Every library's share of correct validation predictions is above it (95 % interval)."
+        paragraphs.append(text)
     target = params.get("report", {}).get("target_accuracy", 0.8)
     for arch in train["archs"]:
         sub = ok[ok["arch"] == arch]
@@ -205,7 +243,7 @@ def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) -> list
             paragraphs.append(paragraph)
     paragraphs += overall_sentences(ok)
     paragraphs += loss_sentences(ok, params, thesis)
-    paragraphs += thesis_sentences(ok, thesis, params["data"]["dataset"])
+    paragraphs += thesis_sentences(ok, thesis, params["data"]["dataset"], n_classes, images)
     return [p for p in paragraphs if p and not (isinstance(p, float) and math.isnan(p))]
 
 

@@ -12,6 +12,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -28,6 +30,26 @@ class Figure:
     png: str           # paths relative to the build directory
     pdf: str
     data_uri: str = ""  # the PNG inlined for the standalone HTML
+    legend: list[str] = dataclasses.field(default_factory=list)   # legend texts, for the tests
+
+
+# Vector fonts (TrueType, Type 42) in the PDFs, not Type 3 bitmaps; one font size for every figure
+# (the figures are drawn at about the width they are printed at, 7.5 in).
+RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
+      "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8}
+WIDTH = 7.5
+# Training curves: how each series is drawn; the caption is written from the same table.
+SERIES = {"train": ("--", "dashed"), "valid": ("-", "solid")}
+SEED_MARKERS = "osD^vP*X"
+
+
+def theme(style: str = "whitegrid") -> None:
+    sns.set_theme(style=style, context="paper", rc=RC)
+
+
+def legend_texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes for leg in ([ax.get_legend()] if ax.get_legend() else [])
+            for t in leg.get_texts()] + [t.get_text() for leg in fig.legends for t in leg.get_texts()]
 
 
 def text(label) -> str:
@@ -38,10 +60,11 @@ def text(label) -> str:
 def save(fig, out: Path, name: str, caption: str) -> Figure:
     folder = out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    fig.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
+    legend = legend_texts(fig)
+    fig.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
     fig.savefig(folder / f"{name}.pdf", bbox_inches="tight", metadata={"CreationDate": None})
     plt.close(fig)
-    return Figure(name, caption, f"figures/{name}.png", f"figures/{name}.pdf")
+    return Figure(name, caption, f"figures/{name}.png", f"figures/{name}.pdf", legend=legend)
 
 
 def slug(name: str) -> str:
@@ -67,8 +90,8 @@ def dataset_figure(inputs: Inputs, out: Path) -> Figure | None:
     frame["class"] = frame["class"].map(text)
     panels = [p for p in ("(a)", "(b)") if frame["stage"].str.startswith(p).any()]
     n_classes = frame["class"].nunique()
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, len(panels) * (0.35 * n_classes + 1.4)),
+    theme()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(WIDTH, len(panels) * (0.35 * n_classes + 1.4)),
                              squeeze=False)
     for ax, panel in zip(axes[:, 0], panels):
         sub = frame[frame["stage"].str.startswith(panel)].copy()
@@ -90,8 +113,8 @@ def overview_figure(inputs: Inputs, runs: pd.DataFrame, out: Path) -> Figure | N
     if ok.empty:
         return None
     libraries = inputs.params["train"]["libraries"]
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    theme()
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.2))
     for ax, column, label in ((axes[0], "valid_accuracy", "validation accuracy"),
                               (axes[1], "seconds_per_epoch", "training seconds per epoch")):
         kwargs = dict(data=ok, x="arch", y=column, hue="library", hue_order=libraries,
@@ -108,17 +131,32 @@ def overview_figure(inputs: Inputs, runs: pd.DataFrame, out: Path) -> Figure | N
                 "and library: one dot per seed, diamonds with bars are mean ± standard deviation.")
 
 
+def core_train_loss(run) -> list[float]:
+    """Training cross-entropy per epoch: history.csv's train_loss, less the penalty a library adds
+    to its loss where its plugin records it (Keras: the L2 term at the epoch's end)."""
+    loss = run.history["train_loss"].astype(float).tolist()
+    own = own_losses(run)
+    if own and len(own) == len(loss):
+        penalty = [r.get(f"l2_{run.library}") for r in own]
+        if all(isinstance(v, (int, float)) for v in penalty):
+            return [a - b for a, b in zip(loss, penalty)]
+    return loss
+
+
 def curves_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
-    """Loss (top) and validation accuracy (bottom) per epoch; one column per library, one line
-    per seed; the dotted line marks where phase 2 (fine-tuning) begins."""
+    """Cross-entropy (top: train and validation) and validation accuracy (bottom) per epoch; one
+    column per library, one colour and marker per seed; the dotted line marks phase 2."""
     libraries = inputs.params["train"]["libraries"]
     target = inputs.params.get("report", {}).get("target_accuracy")
     runs = {lib: [r for r in inputs.runs if r.arch == arch and r.library == lib and r.history is not None]
             for lib in libraries}
     if not any(runs.values()):
         return None
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(2, len(libraries), figsize=(3.3 * len(libraries) + 0.8, 5.2),
+    seeds = sorted({r.seed for rs in runs.values() for r in rs})
+    colours = dict(zip(seeds, sns.color_palette("colorblind", max(len(seeds), 3))))
+    markers = {s: SEED_MARKERS[i % len(SEED_MARKERS)] for i, s in enumerate(seeds)}
+    theme()
+    fig, axes = plt.subplots(2, len(libraries), figsize=(min(WIDTH, 2.5 * len(libraries) + 0.7), 5.0),
                              squeeze=False, sharex="col")
     for k, lib in enumerate(libraries):
         top, bottom = axes[0, k], axes[1, k]
@@ -127,35 +165,38 @@ def curves_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
             for ax in (top, bottom):
                 ax.text(0.5, 0.5, "no finished run", ha="center", va="center", transform=ax.transAxes)
             continue
-        frames = [r.history.assign(seed=f"seed {r.seed}") for r in runs[lib]]
-        hist = pd.concat(frames, ignore_index=True)
-        loss = hist.melt(id_vars=["step", "seed"], value_vars=["train_loss", "valid_loss"],
-                         var_name="series", value_name="loss")
-        loss["series"] = loss["series"].str.replace("_loss", "")
-        sns.lineplot(data=loss, x="step", y="loss", hue="seed", style="series",
-                     style_order=["train", "valid"], estimator=None, marker="o", markersize=3,
-                     ax=top, legend=k == len(libraries) - 1)
-        sns.lineplot(data=hist, x="step", y="valid_accuracy", hue="seed", estimator=None, marker="o",
-                     markersize=3, ax=bottom, legend=False)
-        switch = hist.loc[hist["phase"] == "phase1", "step"].max()
-        for ax in (top, bottom):
-            if pd.notna(switch) and (hist["phase"] == "phase2").any():
-                ax.axvline(switch + 0.5, color="gray", linestyle=":", linewidth=1)
+        for run in runs[lib]:
+            h, style = run.history, dict(color=colours[run.seed], marker=markers[run.seed], markersize=3.5)
+            top.plot(h["step"], core_train_loss(run), linestyle=SERIES["train"][0], **style)
+            top.plot(h["step"], h["valid_loss"], linestyle=SERIES["valid"][0], **style)
+            bottom.plot(h["step"], h["valid_accuracy"], linestyle="-", **style)
+            switch = h.loc[h["phase"] == "phase1", "step"].max()
+            if pd.notna(switch) and (h["phase"] == "phase2").any():
+                for ax in (top, bottom):
+                    ax.axvline(switch + 0.5, color="gray", linestyle=":", linewidth=1)
         if target:
             bottom.axhline(target, color="gray", linestyle="--", linewidth=0.8)
+        for ax in (top, bottom):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         bottom.set_ylabel("validation accuracy" if k == 0 else "")
-        bottom.set_xlabel("epoch (phase 1, then phase 2)")
+        bottom.set_xlabel("epoch")
         top.set_ylabel("cross-entropy" if k == 0 else "")
-    if axes[0, -1].get_legend():
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), title="", fontsize="small")
-    fig.tight_layout()
-    return save(fig, out, f"curves-{slug(arch)}", f"Training curves of {arch}: loss (train dashed, "
-                "validation solid) and validation accuracy per epoch, one line per seed, libraries side "
-                "by side. The dotted line marks the start of phase 2 (fine-tuning); the dashed line in "
-                "the accuracy panels is report.target_accuracy.")
+    handles = [Line2D([], [], color=colours[s], marker=markers[s], linestyle="-", label=f"seed {s}") for s in seeds]
+    handles += [Line2D([], [], color="black", linestyle=ls, label=f"{name} ({words})")
+                for name, (ls, words) in (("train", SERIES["train"]), ("validation", SERIES["valid"]))]
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
+    return save(fig, out, f"curves-{slug(arch)}", f"Training curves of {arch}, libraries side by side: "
+                f"cross-entropy computed the same way for every library (top; train {SERIES['train'][1]}, "
+                f"validation {SERIES['valid'][1]}; a library's own loss, Keras's with its L2 term, is in "
+                "its own figure) and validation accuracy (bottom) per epoch across both phases, one colour "
+                "and marker per seed. The dotted vertical line marks the start of phase 2 (fine-tuning); "
+                "the dashed horizontal line in the accuracy panels is report.target_accuracy.")
 
 
 def confusion_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
+    """Validation confusion matrices as shares of each actual class, two per row at a size where
+    the numbers stay legible in print, with one colour bar."""
     libraries = inputs.params["train"]["libraries"]
     mats = {}
     for lib in libraries:
@@ -169,23 +210,35 @@ def confusion_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
     names = next((r.metrics.get("classes") for r in inputs.runs if r.ok and r.metrics.get("classes")),
                  None) or inputs.classes
     names = [text(c) for c in names] if len(names) == n else [str(i) for i in range(n)]
-    side = max(2.8, 0.38 * n + 1.6)
-    sns.set_theme(style="white", context="paper")
-    fig, axes = plt.subplots(1, len(mats), figsize=(side * len(mats), side + 0.6), squeeze=False)
-    for ax, (lib, (matrix, seeds)) in zip(axes[0], mats.items()):
-        rows = matrix.sum(axis=1, keepdims=True)
-        share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-        sns.heatmap(share, annot=matrix if n <= 15 else False, fmt="d", cmap="Blues", vmin=0, vmax=1,
-                    cbar=False, square=True, xticklabels=names, yticklabels=names, ax=ax,
-                    annot_kws={"fontsize": 7})
+    cols = min(2, len(mats))
+    rows = (len(mats) + cols - 1) // cols
+    side = (WIDTH - 0.8) / cols
+    theme("white")
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, side * rows + 0.3), squeeze=False)
+    image = None
+    for ax, (lib, (matrix, seeds)) in zip(axes.flat, mats.items()):
+        totals = matrix.sum(axis=1, keepdims=True)
+        share = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+        percent = np.rint(100 * share).astype(int)        # "95" reads better than "0.95" at 7 pt
+        sns.heatmap(share, annot=percent if n <= 15 else False, fmt="d", cmap="Blues", vmin=0, vmax=1,
+                    cbar=False, square=True,
+                    xticklabels=names, yticklabels=names, ax=ax,
+                    annot_kws={"fontsize": 7 if n > 8 else 8})
+        image = ax.collections[0]
         ax.set_title(f"{text(lib)} ({seeds} seed{'s' if seeds > 1 else ''})")
         ax.set_xlabel("predicted")
-        ax.set_ylabel("actual" if ax is axes[0, 0] else "")
+        ax.set_ylabel("actual" if ax in axes[:, 0] else "")
         ax.tick_params(axis="x", labelrotation=90)
         ax.tick_params(axis="y", labelrotation=0)
-    fig.tight_layout()
+    for ax in list(axes.flat)[len(mats):]:
+        ax.set_visible(False)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    bar = fig.colorbar(image, ax=list(axes.flat), fraction=0.04, pad=0.03)
+    bar.set_label("share of the actual class")
     return save(fig, out, f"confusion-{slug(arch)}", f"Confusion matrices of {arch} on the validation "
-                "split, summed over seeds: numbers are images, shading is the share of each actual class.")
+                "split, summed over seeds: each cell is the share of the images of an actual class (row) "
+                "predicted as each class (column), printed as a percentage (rows sum to 100); the colour "
+                "bar maps shading to share.")
 
 
 def own_losses_figure(inputs: Inputs, out: Path) -> Figure | None:
@@ -200,8 +253,8 @@ def own_losses_figure(inputs: Inputs, out: Path) -> Figure | None:
         return None
     cols = min(3, len(archs))
     rows = (len(archs) + cols - 1) // cols
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 1.2, 3.0 * rows), squeeze=False)
+    theme()
+    fig, axes = plt.subplots(rows, cols, figsize=(min(WIDTH, 3.6 * cols + 1.2), 3.0 * rows), squeeze=False)
     colours = sns.color_palette("colorblind", 4)
     for ax, arch in zip(axes.flat, archs):
         for run, own in found[arch]:
@@ -216,6 +269,7 @@ def own_losses_figure(inputs: Inputs, out: Path) -> Figure | None:
                 ax.plot(steps, run.history["valid_loss"], color=colours[1], linestyle="--", marker="o",
                         markersize=3, label="cross-entropy (core)" if first else None)
         ax.set_title(text(arch))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch (phase 1, then phase 2)")
         ax.set_ylabel("validation loss")
         ax.legend(fontsize="small")
@@ -237,8 +291,8 @@ def lr_find_figure(inputs: Inputs, out: Path) -> Figure | None:
                  if any(curves.get((a, lib, p)) for a in inputs.params["train"]["archs"] for p in PHASES)]
     if not libraries:
         return None
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(len(libraries), len(PHASES), figsize=(8, 2.9 * len(libraries)), squeeze=False)
+    theme()
+    fig, axes = plt.subplots(len(libraries), len(PHASES), figsize=(WIDTH, 2.9 * len(libraries)), squeeze=False)
     colours = dict(zip(inputs.params["train"]["archs"], sns.color_palette("colorblind", 10)))
     for row, lib in enumerate(libraries):
         for col, phase in enumerate(PHASES):

@@ -27,7 +27,8 @@ _SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": 
             "\n": " ", "\r": " ", "\t": " ", "±": r"\ensuremath{\pm}", "×": r"\ensuremath{\times}",
             "→": r"\ensuremath{\rightarrow}", "≥": r"\ensuremath{\geq}", "≤": r"\ensuremath{\leq}",
             "–": "--", "—": "---", "…": r"\ldots{}", "✓": r"\ensuremath{\checkmark}", "€": r"\texteuro{}",
-            "−": "-", "\u00a0": "~", "\u00ad": ""}
+            "−": "-", "\u00a0": "~", "\u00ad": "", "β": r"\ensuremath{\beta}", "ε": r"\ensuremath{\varepsilon}",
+            "α": r"\ensuremath{\alpha}"}
 
 
 class Latex(str):
@@ -105,8 +106,8 @@ def compile_pdf(out: Path, log, final: Path | None = None, timeout: int = 600) -
     """Build memoir.pdf in ``out`` (the staging copy of ``final``); return an error message with
     the LaTeX log's tail, or None."""
     if not tex_available():
-        log("note: memoir.pdf not built, latexmk/pdflatex not found (install TeX Live: "
-            "texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended latexmk); "
+        log("note: memoir.pdf not built, latexmk/pdflatex not found (install TeX Live with "
+            "`make tex`, which prints the apt-get command when it cannot run it); "
             "memoir.tex and memoir.html are written")
         return None
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",

@@ -226,23 +226,170 @@ def fmt_value(value) -> str:
     return str(value)
 
 
+def resolved_params(inputs: Inputs, library: str) -> dict:
+    """The settings a library really ran with: run.json ``params`` (the resolved section, plugin
+    defaults included) of its first finished run, else its params.yaml section."""
+    for run in inputs.runs:
+        if run.ok and run.library == library and isinstance(run.info.get("params"), dict):
+            resolved = run.info["params"]
+            return resolved[library] if isinstance(resolved.get(library), dict) else resolved
+    return inputs.params.get(library) or {}
+
+
+def _rate(value) -> str:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return f"{value[0]:g} (first layers) to {value[1]:g} (head): discriminative"
+    return fmt_value(value)
+
+
+def _augment(library: str, a: dict) -> str:
+    """Augmentation as each library runs it, in words with units (keys as the plugins read them)."""
+    if not a:
+        return "none"
+    out = []
+    if library == "fastai":         # aug_transforms: its defaults (warp 0.2) + the section's keys
+        out.append("dihedral (8 flips/turns of the square)" if a.get("flip_vert", True) else "horizontal flip")
+        out.append(f"rotation ±{a.get('max_rotate', 10):g}°")
+        out.append(f"zoom in up to {a.get('max_zoom', 1.1):g}×")
+        out.append(f"perspective warp {a.get('max_warp', 0.2):g}")
+        out.append(f"brightness and contrast ±{a.get('max_lighting', 0.2):g}")
+        return ", ".join(out)
+    if library == "keras":          # Keras preprocessing layers: factors are fractions
+        flips = [n for n, k in (("horizontal", "flip_horizontal"), ("vertical", "flip_vertical")) if a.get(k)]
+        if flips:
+            out.append(" and ".join(flips) + " flip")
+        if a.get("rotation"):
+            out.append(f"rotation ±{a['rotation'] * 360:.1f}° (factor {a['rotation']:g} of a turn)")
+        if a.get("zoom"):
+            out.append(f"zoom ±{a['zoom'] * 100:g} %")
+        if a.get("shear"):
+            out.append(f"shear {a['shear']:g} of the side (±{math.degrees(math.atan(a['shear'])):.1f}°)")
+        if a.get("brightness"):
+            out.append(f"brightness ±{a['brightness'] * 100:g} % of the range")
+        return ", ".join(out) or "none"
+    if library == "torch":          # torchvision v2, fastai-like
+        if a.get("dihedral"):
+            out.append("dihedral (8 flips/turns of the square)")
+        flips = [n for n, k in (("horizontal", "flip_horizontal"), ("vertical", "flip_vertical")) if a.get(k)]
+        if flips:
+            out.append(" and ".join(flips) + " flip")
+        if a.get("rotation"):
+            out.append(f"rotation ±{a['rotation']:g}°")
+        if a.get("zoom", 1) > 1:
+            out.append(f"zoom in up to {a['zoom']:g}×")
+        if a.get("warp"):
+            out.append(f"perspective warp {a['warp']:g}")
+        light = [k for k in ("brightness", "contrast") if a.get(k)]
+        if light:
+            out.append(" and ".join(light) + " ±" + "/".join(f"{a[k]:g}" for k in light))
+        return ", ".join(out) or "none"
+    return ", ".join(f"{k} {fmt_value(v)}" for k, v in a.items())
+
+
+# Table 4.1's concepts: (row label, {library: keys it reads}, how to show them). A library whose
+# section lacks every key of a row does not use that setting ("not used"); "Other settings"
+# lists whatever no row took, so no key of a section is hidden.
+def _optimizer(lib: str, c: dict) -> str | None:
+    if lib == "keras" and "beta_1" in c:
+        return f"Adam (β1 {c['beta_1']:g}, β2 {c.get('beta_2', 0.999):g})"
+    if lib == "fastai":
+        return "Adam (fastai), β1 following the one-cycle momentums"
+    if lib == "torch" and "optimizer" in c:
+        betas = c.get("betas")
+        return (f"{ {'adamw': 'AdamW', 'adam': 'Adam', 'sgd': 'SGD'}.get(c['optimizer'], c['optimizer'])}"
+                + (f" (β1 {betas[0]:g}, β2 {betas[1]:g}" + (f", ε {c['eps']:g})" if "eps" in c else ")")
+                   if betas else ""))
+    return None
+
+
+def _weight_decay(lib: str, c: dict) -> str | None:
+    if lib == "keras" and "l2" in c:
+        return f"L2 {c['l2']:g} on every conv and dense kernel (added to the loss)" if c["l2"] else "none"
+    if "weight_decay" in c:
+        return f"{c['weight_decay']:g} (decoupled weight decay)"
+    return None
+
+
+def _one_cycle(lib: str, c: dict) -> str | None:
+    on = True if lib == "fastai" else c.get("one_cycle")
+    if on is None:
+        return None
+    return "yes" + (f" (warm-up {c['pct_start']:g} of the steps)" if on and "pct_start" in c else
+                    " (fit_one_cycle)" if lib == "fastai" else "") if on else "no"
+
+
+def _momentum(lib: str, c: dict) -> str | None:
+    moms = c.get("moms")
+    on = True if lib == "fastai" else c.get("one_cycle")
+    if moms and on:
+        return f"{moms[0]:g} → {moms[1]:g} → {moms[0]:g} (one-cycle)"
+    return None
+
+
+def _discriminative(lib: str, c: dict) -> str | None:
+    phase2 = (c.get("phase2") or {}).get("lr")
+    if lib == "fastai":
+        return "yes (phase 2)" if isinstance(phase2, (list, tuple)) else "no"
+    if "discriminative" in c:
+        return "yes (phase 2)" if c["discriminative"] else "no"
+    return None
+
+
+def _phase(key: str, phase: str):
+    def get(lib: str, c: dict):
+        value = (c.get(phase) or {}).get(key)
+        if value is None:
+            return None
+        return _rate(value) if key == "lr" else f"{value}"
+    return get
+
+
+CONFIG_ROWS = [
+    ("Optimizer", _optimizer, ("optimizer", "betas", "eps", "beta_1", "beta_2")),
+    ("Weight decay / L2", _weight_decay, ("weight_decay", "l2")),
+    ("One-cycle schedule", _one_cycle, ("one_cycle", "pct_start")),
+    ("Momentum (β1) schedule", _momentum, ("moms",)),
+    ("Discriminative learning rates", _discriminative, ("discriminative",)),
+    ("Learning rate, phase 1 (head)", _phase("lr", "phase1"), ()),
+    ("Learning rate, phase 2 (all layers)", _phase("lr", "phase2"), ()),
+    ("Epochs, phase 1", _phase("epochs", "phase1"), ()),
+    ("Epochs, phase 2", _phase("epochs", "phase2"), ()),
+    ("Data augmentation", lambda lib, c: _augment(lib, c.get("augment") or {}), ("augment",)),
+]
+
+
 def config_table(inputs: Inputs) -> Table:
-    """Table 4.1 analogue: the shared settings, then every key of each library's own section."""
+    """Table 4.1 as the thesis has it: one row per setting, one column per library, the same
+    concept on the same row, with units; read from what each run resolved (run.json ``params``)."""
     p = inputs.params
     libraries = p["train"]["libraries"]
-    shared = {"input image": f"{p['data']['image_size']}×{p['data']['image_size']}",
-              "batch size": p["train"].get("batch_size"), "initial weights": p["train"].get("pretrained"),
-              "device requested": p["train"].get("device"), "seeds": p["train"]["seeds"],
-              "architectures": p["train"]["archs"]}
-    rows = [[Cell(key), *[Cell(fmt_value(value)) for _ in libraries]] for key, value in shared.items()]
-    flats = {lib: flatten(p.get(lib) or {}) for lib in libraries}
-    keys = sorted({k for f in flats.values() for k in f},
-                  key=lambda k: (not k.startswith(PHASES), k))
-    rows += [[Cell(key), *[Cell(fmt_value(flats[lib][key])) if key in flats[lib] else Cell("–", missing=True)
-                           for lib in libraries]] for key in keys]
-    return Table("config", "Configuration each library ran with (Table 4.1 analogue), read from the "
-                 "parameters: the shared train/data settings, then each library's own section; "
-                 "– where a library has no such setting.", ["Setting", *libraries], rows, 1 + len(libraries))
+    s = p["data"]["image_size"]
+    shared = [("Input image", f"{s}×{s} px"), ("Batch size", f"{p['train'].get('batch_size')} images"),
+              ("Initial weights", {"none": "random (from scratch)", "imagenet": "ImageNet"}.get(
+                  p["train"].get("pretrained"), fmt_value(p["train"].get("pretrained")))),
+              ("Seeds", ", ".join(str(x) for x in p["train"]["seeds"])),
+              ("Threads per job", fmt_value(p["train"].get("threads")))]
+    rows = [[Cell(key), *[Cell(value) for _ in libraries]] for key, value in shared]
+    sections = {lib: resolved_params(inputs, lib) for lib in libraries}
+    used = {lib: {"phase1", "phase2"} for lib in libraries}
+    for label, get, keys in CONFIG_ROWS:
+        cells = []
+        for lib in libraries:
+            value = get(lib, sections[lib])
+            used[lib].update(k for k in keys if k in sections[lib])
+            cells.append(Cell(value) if value is not None else Cell("not used", missing=True))
+        rows.append([Cell(label), *cells])
+    other = []
+    for lib in libraries:
+        rest = {k: v for k, v in flatten({k: v for k, v in sections[lib].items() if k not in used[lib]}).items()}
+        other.append(Cell("; ".join(f"{k} = {fmt_value(v)}" for k, v in rest.items()) or "–",
+                          missing=not rest, breakable=True))
+    rows.append([Cell("Other settings"), *other])
+    return Table("config", "Configuration and hyper-parameters each library ran with, "
+                 "as each run resolved them (run.json params, plugin defaults included; the params.yaml "
+                 "section when a run did not record them). Phase 1 trains the new head, phase 2 "
+                 "fine-tunes every layer; \"not used\" marks a setting the library does not have.",
+                 ["Setting", *libraries], rows, 1 + len(libraries))
 
 
 def environment_table(inputs: Inputs) -> Table:

@@ -1,0 +1,57 @@
+"""The machine a run trained on, recorded in run.json ``host`` so the memoir's provenance says
+where its numbers came from (CPU model, cores, threads per job, RAM, OS, GPU name and driver)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+
+
+def cpu_model() -> str:
+    """``model name`` from /proc/cpuinfo (Linux); platform's guess elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def ram_gib() -> float | None:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1)
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def os_name() -> str:
+    try:
+        pretty = platform.freedesktop_os_release().get("PRETTY_NAME")
+    except OSError:
+        pretty = None
+    return f"{pretty or platform.system()} (kernel {platform.release()})"
+
+
+def gpu() -> dict:
+    """Name and driver of the first GPU nvidia-smi lists; empty when there is none."""
+    if not shutil.which("nvidia-smi"):
+        return {}
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    first = out.strip().splitlines()[0].split(",") if out.strip() else []
+    return {"gpu": first[0].strip(), "gpu_driver": first[1].strip()} if len(first) == 2 else {}
+
+
+def describe(device: str, threads: int | None) -> dict:
+    host = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads_per_job": threads,
+            "ram_gib": ram_gib(), "os": os_name(), "python": platform.python_version()}
+    if device.startswith("cuda"):
+        host.update(gpu())
+    return host

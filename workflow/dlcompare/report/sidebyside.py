@@ -1,0 +1,153 @@
+"""The thesis side by side: one row per claim of its chapter 4 (Table 4.2 and the text around
+it), the thesis's value, the re-run's with its 95 % interval (dlcompare.report.stats), whether the
+two can be compared, and a verdict. A library at chance level is never read as evidence."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from dlcompare.report import stats
+from dlcompare.report.tables import Cell, Table
+
+A, B = "fastai", "keras"          # the thesis compares these two
+
+
+def chance(classes: int) -> float:
+    return 1 / classes if classes else math.nan
+
+
+def accuracy(ok: pd.DataFrame, library: str, images: int | None) -> stats.Interval:
+    acc = ok.loc[ok["library"] == library, "valid_accuracy"]
+    return stats.accuracy_interval(acc, images)
+
+
+def chance_note(ok: pd.DataFrame, n_classes: int, images: int | None) -> dict[str, stats.Interval]:
+    """{library: accuracy interval} for the libraries whose accuracy is at chance level."""
+    level = chance(n_classes)
+    out = {}
+    for library in dict.fromkeys(ok["library"]):
+        interval = accuracy(ok, library, images)
+        if stats.at_chance(interval, level):
+            out[library] = interval
+    return out
+
+
+def _gap_verdict(interval: stats.Interval, thesis_sign: float, blocked: str) -> str:
+    if blocked:
+        return blocked
+    if not math.isfinite(interval.estimate):
+        return "not run here"
+    if not interval.known:
+        return "undecided (one seed: no interval)"
+    if not interval.excludes(0):
+        return "undecided (the interval includes 0)"
+    return "agrees (direction)" if interval.estimate * thesis_sign > 0 else "contradicts (direction)"
+
+
+def _ratio_verdict(interval: stats.Interval, thesis: float) -> str:
+    if not math.isfinite(interval.estimate):
+        return "not run here"
+    if not interval.known:
+        return "undecided (one seed: no interval)"
+    if not interval.excludes(1.0):
+        return "undecided (the interval includes 1)"
+    return "agrees (direction)" if (interval.estimate > 1) == (thesis > 1) else "contradicts (direction)"
+
+
+def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images: int | None,
+          same_setting: bool, target: float) -> Table | None:
+    if thesis is None:
+        return None
+    thesis_classes = 7                                   # Skin Cancer ISIC after cleaning (thesis 4.2.1)
+    level = chance(n_classes)
+    at = chance_note(ok, n_classes, images)
+    have = {A, B} <= set(ok["library"])
+    blocked = ("not evidence: " + ", ".join(f"{lib} at chance ({iv.text()})" for lib, iv in at.items()
+                                            if lib in (A, B))) if any(lib in (A, B) for lib in at) else ""
+    comparable = "yes" if same_setting else "direction only: other dataset, budget and hardware"
+    rows = [[Cell("Chance level (1 / classes)"), Cell(f"{1 / thesis_classes:.3f} (7 classes)"),
+             Cell(f"{level:.3f} ({n_classes} classes)"), Cell("reference"),
+             Cell("accuracies at or below it are labelled, not compared")]]
+
+    acc = thesis.pivot(index="arch", columns="library", values="valid_accuracy")
+    t_gap = float((acc[A] - acc[B]).mean())
+    both = ok[ok["library"].isin([A, B])]
+    archs = [a for a in dict.fromkeys(both["arch"]) if {A, B} <= set(both.loc[both["arch"] == a, "library"])]
+    pooled = both[both["arch"].isin(archs)]
+    gap = stats.gap_interval(pooled.loc[pooled["library"] == A, "valid_accuracy"],
+                             pooled.loc[pooled["library"] == B, "valid_accuracy"]) if have and archs \
+        else stats.Interval(math.nan)
+    rows.append([Cell(f"{A} ahead of {B} in validation accuracy (mean over models)"),
+                 Cell(f"{t_gap:+.3f} ({len(acc)} models, 1 seed)"),
+                 Cell(gap.text(signed=True) + f" ({len(archs)} model{'s' if len(archs) != 1 else ''})"
+                      if math.isfinite(gap.estimate) else "not run", missing=not math.isfinite(gap.estimate)),
+                 Cell(comparable), Cell(_gap_verdict(gap, 1.0, blocked))])
+
+    ahead = int((acc[A] > acc[B]).sum())
+    per_model = [stats.gap_interval(both.loc[(both["arch"] == a) & (both["library"] == A), "valid_accuracy"],
+                                    both.loc[(both["arch"] == a) & (both["library"] == B), "valid_accuracy"])
+                 for a in archs]
+    lead = sum(iv.estimate > 0 for iv in per_model)
+    sure = sum(iv.known and iv.low > 0 for iv in per_model)
+    rows.append([Cell(f"{A} ahead of {B} on every model"), Cell(f"{ahead} of {len(acc)} models"),
+                 Cell(f"{lead} of {len(archs)} model{'s' if len(archs) != 1 else ''} "
+                      f"({sure} with the interval above 0)") if archs else Cell("not run", missing=True),
+                 Cell(comparable),
+                 Cell(blocked or ("not run here" if not archs else "agrees" if sure == len(archs)
+                                  else "contradicts" if sum(iv.known and iv.high < 0 for iv in per_model)
+                                  else "undecided"))])
+
+    spe = thesis.assign(spe=(thesis["phase1_seconds"] + thesis["phase2_seconds"])
+                        / (thesis["phase1_epochs"] + thesis["phase2_epochs"])).groupby("library")["spe"].mean()
+    t_ratio = float(spe[B] / spe[A])
+    ratio = stats.ratio_interval(ok.loc[ok["library"] == B, "seconds_per_epoch"],
+                                 ok.loc[ok["library"] == A, "seconds_per_epoch"]) if have \
+        else stats.Interval(math.nan)
+    rows.append([Cell(f"{B} needs more seconds per epoch than {A} ({B} / {A})"), Cell(f"{t_ratio:.2f}×"),
+                 Cell(ratio.text("{:.2f}×") if math.isfinite(ratio.estimate) else "not run",
+                      missing=not math.isfinite(ratio.estimate)),
+                 Cell("direction only: other hardware and image size"), Cell(_ratio_verdict(ratio, t_ratio))])
+
+    keras_loss = thesis.loc[thesis["library"] == B, "valid_loss"]
+    fastai_loss = thesis.loc[thesis["library"] == A, "valid_loss"]
+    k = ok[ok["library"] == B]
+    diff = stats.mean_interval(k["reported_valid_loss"] - k["valid_loss"]) \
+        if "reported_valid_loss" in ok.columns and len(k) else stats.Interval(math.nan)
+    rows.append([Cell(f"{B}'s losses are not comparable with {A}'s (they include L2)"),
+                 Cell(f"{B} {keras_loss.min():.3f}–{keras_loss.max():.3f}, "
+                      f"{A} {fastai_loss.min():.3f}–{fastai_loss.max():.3f}"),
+                 Cell(f"{B}'s own loss minus the cross-entropy: " + diff.text(signed=True)
+                      if math.isfinite(diff.estimate) else "not run", missing=not math.isfinite(diff.estimate)),
+                 Cell("yes: the same mechanism"),
+                 Cell("not run here" if not math.isfinite(diff.estimate) else
+                      "agrees: the L2 term inflates the loss" if diff.known and diff.low > 0 else
+                      "contradicts" if diff.known and diff.high < 0 else
+                      "undecided (one seed: no interval)" if not diff.known else "undecided")])
+
+    reach = {lib: ok.loc[ok["library"] == lib, "epochs_to_target"] for lib in (A, B)}
+    def reached(lib):
+        r = reach[lib].dropna()
+        n = len(reach[lib])
+        return f"{lib} never" if r.empty else f"{lib} epoch {r.mean():.1f} ({len(r)} of {n} runs)"
+    if have:
+        ra, rb = reach[A].dropna(), reach[B].dropna()
+        verdict = blocked or ("undecided (neither reached it)" if ra.empty and rb.empty else
+                              "agrees" if rb.empty or (not ra.empty and ra.mean() < rb.mean()) else
+                              "contradicts" if ra.empty or ra.mean() > rb.mean() else "undecided (a tie)")
+        rerun = Cell(f"{reached(A)}, {reached(B)}")
+    else:
+        verdict, rerun = "not run here", Cell("not run", missing=True)
+    rows.append([Cell(f"{A} converges sooner (epochs to validation accuracy {target:g})"),
+                 Cell(f"{A} stabilises sooner (one-cycle); text, no number"), rerun,
+                 Cell(comparable), Cell(verdict + ("" if verdict.startswith(("not", "undecided")) else
+                                                   " (descriptive, no interval)"))])
+    return Table("sidebyside", "The thesis side by side: each claim of its chapter 4, the thesis's "
+                 "value (one seed, ISIC, GPU), the re-run's with its 95 % confidence interval in brackets "
+                 "(t-interval over seeds; Welch for gaps and, on the log scale, for ratios), whether they "
+                 f"are comparable, and the verdict. Chance level here is {level:.3f}; a library whose "
+                 "share of correct validation predictions (all seeds pooled, exact binomial interval) "
+                 "does not exclude it is at chance, and a gap against it is not evidence.",
+                 ["Claim (thesis, chapter 4)", "Thesis", "Re-run [95 % CI]", "Comparable?", "Verdict"],
+                 rows, text_cols=5)

@@ -1,0 +1,104 @@
+"""Confidence intervals behind the memoir's verdicts (scipy), in one place.
+
+Seeds are the replicates: a library's mean over seeds gets a Student t-interval, the gap between
+two libraries a Welch t-interval, a ratio of times a Welch interval on the log scale. Whether an
+accuracy is above chance is asked of every validation prediction its runs made: under guessing
+each is right with probability 1 / classes, independently, so the exact (Clopper-Pearson)
+interval of the pooled share correct is the test. "At chance" means that interval reaches the
+chance level: such a result is labelled, never read as evidence about a library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import stats
+
+LEVEL = 0.95
+
+
+@dataclasses.dataclass
+class Interval:
+    estimate: float
+    low: float = math.nan
+    high: float = math.nan
+    n: int = 0
+
+    @property
+    def known(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    def excludes(self, value: float) -> bool:
+        return self.known and not (self.low <= value <= self.high)
+
+    def text(self, fmt: str = "{:.3f}", signed: bool = False) -> str:
+        f = (lambda v: ("+" if v > 0 else "") + fmt.format(v)) if signed else fmt.format
+        if not self.known:
+            return f"{f(self.estimate)} (n = {self.n}, no interval)"
+        return f"{f(self.estimate)} [{f(self.low)}, {f(self.high)}]"
+
+
+def _clean(values) -> np.ndarray:
+    a = np.asarray([v for v in values if v is not None], dtype=float)
+    return a[np.isfinite(a)]
+
+
+def mean_interval(values, level: float = LEVEL) -> Interval:
+    a = _clean(values)
+    if len(a) == 0:
+        return Interval(math.nan)
+    if len(a) < 2:
+        return Interval(float(a.mean()), n=len(a))
+    sem = stats.sem(a)
+    if sem == 0:
+        return Interval(float(a.mean()), float(a.mean()), float(a.mean()), len(a))
+    low, high = stats.t.interval(level, len(a) - 1, loc=a.mean(), scale=sem)
+    return Interval(float(a.mean()), float(low), float(high), len(a))
+
+
+def gap_interval(a, b, level: float = LEVEL) -> Interval:
+    """mean(a) - mean(b), Welch t-interval (no equal-variance assumption)."""
+    a, b = _clean(a), _clean(b)
+    if len(a) == 0 or len(b) == 0:
+        return Interval(math.nan)
+    gap = float(a.mean() - b.mean())
+    if min(len(a), len(b)) < 2:
+        return Interval(gap, n=min(len(a), len(b)))
+    if a.std() == 0 and b.std() == 0:
+        return Interval(gap, gap, gap, min(len(a), len(b)))
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
+    return Interval(gap, float(ci.low), float(ci.high), min(len(a), len(b)))
+
+
+def ratio_interval(a, b, level: float = LEVEL) -> Interval:
+    """mean(a) / mean(b) of positive values (times): Welch interval of log a - log b."""
+    a, b = _clean(a), _clean(b)
+    a, b = a[a > 0], b[b > 0]
+    if len(a) == 0 or len(b) == 0:
+        return Interval(math.nan)
+    log = gap_interval(np.log(a), np.log(b), level)
+    return Interval(float(a.mean() / b.mean()), math.exp(log.low) if log.known else math.nan,
+                    math.exp(log.high) if log.known else math.nan, log.n)
+
+
+def accuracy_interval(accuracies, images: int | None = None, level: float = LEVEL) -> Interval:
+    """Share of validation predictions correct over all runs (``images`` per run), with its exact
+    binomial interval; without the image count, the t-interval over seeds."""
+    a = _clean(accuracies)
+    if len(a) and images:
+        correct = int(sum(round(x * images) for x in a))
+        ci = stats.binomtest(correct, images * len(a)).proportion_ci(level, method="exact")
+        return Interval(correct / (images * len(a)), float(ci.low), float(ci.high), len(a))
+    return mean_interval(a, level)
+
+
+def at_chance(interval: Interval, chance: float) -> bool:
+    """True when the accuracy cannot be told from guessing: its interval reaches down to the
+    chance level, or (no interval) its estimate is not above it."""
+    if not math.isfinite(interval.estimate):
+        return False
+    if interval.known:
+        return interval.low <= chance
+    return interval.estimate <= chance
