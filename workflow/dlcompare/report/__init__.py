@@ -14,7 +14,7 @@ from pathlib import Path
 from dlcompare import __version__, atomic
 from dlcompare.errors import UserError
 from dlcompare.glossary import REPORT_DIR
-from dlcompare.report import collect, courses, discussion, extras, figures, render, tables
+from dlcompare.report import collect, courses, discussion, extras, figures, render, tables, terminology
 
 THESIS_TABLE = Path("reports/reference/thesis_table_4_2.csv")
 
@@ -51,8 +51,9 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
         "discussion": discussion.write(runs, params, thesis),
         "moocs": courses.load_moocs(),
         "matrix": matrix,
-        "course_stats": [{"course": c, "total": matrix.total(c.id), "exclusive": matrix.exclusive(c.id)}
-                         for c in matrix.courses],
+        "course_stats": [{"course": c, "total": matrix.total(c.id), "exclusive": matrix.exclusive(c.id),
+                          "assessed": matrix.assessed(c.id)} for c in matrix.courses],
+        "terms": terminology.load_terms(),
     }
 
 
