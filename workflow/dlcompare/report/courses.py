@@ -85,6 +85,10 @@ class Matrix:
     def shared(self) -> int:
         return sum(all(t.taught) for t in self.topics)
 
+    @property
+    def unassessed(self) -> bool:
+        return not all(all(t.assessed) for t in self.topics)
+
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
     try:
