@@ -32,7 +32,7 @@ def test_terms_are_the_thesis_appendix_b():
     assert len(rows) == 124
     assert " ".join(f"{es} {en}." for es, en in rows) == re.sub(r"\*\*", "", text)
     # where the thesis marks the Spanish term in bold, the data file splits there
-    bold = dict(re.findall(r"(?:^|\. )(?:\*\*)?([^*.]+?)\*\* ([^*]+?)\.(?= |$)", text))
+    bold = dict(re.findall(r"(?:^|(?<=\. ))(?:\*\*)?([^*.]+?)\*\* ([^*]+?)\.(?= |$)", text))
     assert len(bold) > 60
     for es, en in rows:
         if es in bold:
