@@ -27,6 +27,7 @@ import pytest
 from PIL import Image
 
 from dlcompare.errors import UserError
+from dlcompare.report import courses
 from test_report import HOSTILE, PLAIN, ROOT, make_project
 
 pytestmark = pytest.mark.slow
@@ -82,6 +83,7 @@ def test_latex_compiles_to_a_pdf(tmp_path, monkeypatch, classes, kwargs, figures
     text = subprocess.run(["pdftotext", "-layout", str(out / "memoir.pdf"), "-"], capture_output=True,
                           text=True, check=True).stdout
     assert "Course-content matrix" in text and "Discussion" in text
+    assert "Spanish-English terminology" in text and "ajuste fino" in text          # Appendix B
     if classes is HOSTILE:
         assert "nævus_&_co" in text and "50%$ure#1 {x}" in text and "50%_{x}#$~^\\" in text
     if kwargs.get("skip") == NO_RUN:
@@ -322,6 +324,7 @@ def test_html_renders_offline_without_errors_on_laptop_and_phone(tmp_path, monke
     out = build(tmp_path / "p", monkeypatch, HOSTILE, skip={("fastai", "resnet18", 0)})
     page = out / "memoir.html"
     html = page.read_text(encoding="utf-8")
+    matrix = courses.load_matrix(ROOT / "reports" / "courses")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "an external resource"
     assert memoir_csp() in html
     for name, (width, height, mobile) in {"laptop": (1280, 900, False), "phone": (390, 844, True)}.items():
@@ -335,7 +338,8 @@ def test_html_renders_offline_without_errors_on_laptop_and_phone(tmp_path, monke
         assert chromium.evaluate(session, "document.documentElement.scrollWidth <= window.innerWidth + 1"), name
         for table in ("tab-results-valid", "tab-results-test", "tab-results-cost", "tab-matrix", "tab-moocs"):
             assert chromium.evaluate(session, f"!!document.getElementById('{table}')"), table
-        assert chromium.evaluate(session, "document.querySelectorAll('#tab-matrix tbody tr').length") == 63
+        assert chromium.evaluate(session, "document.querySelectorAll('#tab-matrix tbody tr').length") == len(matrix.topics)
+        assert chromium.evaluate(session, "document.querySelectorAll('#tab-matrix thead th').length") == 1 + 6
         assert chromium.evaluate(session, "document.querySelectorAll('figure img').length") >= 4
         # captions sit outside the scroll boxes, inside the viewport; provenance and banner show
         assert chromium.evaluate(session, """Array.from(document.querySelectorAll('p.caption, figcaption'))
@@ -365,10 +369,11 @@ def test_html_renders_offline_without_errors_on_laptop_and_phone(tmp_path, monke
                 Array.from(t.tBodies[0].rows).map(r => parseFloat(r.cells[col].dataset.sort))]; })()"""
     state, keys = chromium.evaluate(session, sort)
     assert state == "descending" and keys == sorted(keys, reverse=True)
-    # the course filter shows only Howard et al.'s exclusive topics
-    only = """(() => { document.querySelector('button[data-show="only-howard"]').click();
-        return Array.from(document.querySelectorAll('#tab-matrix tbody tr')).filter(r => !r.hidden).length; })()"""
-    assert chromium.evaluate(session, only) == 20
+    # the course filter shows only one course's exclusive topics
+    for course in ("howard", "ugr"):
+        only = f"""(() => {{ document.querySelector('button[data-show="only-{course}"]').click();
+            return Array.from(document.querySelectorAll('#tab-matrix tbody tr')).filter(r => !r.hidden).length; }})()"""
+        assert chromium.evaluate(session, only) == matrix.exclusive(course) > 0
     assert chromium.errors() == []
 
 

@@ -16,7 +16,7 @@ from dlcompare.errors import UserError
 from dlcompare import glossary as G
 from dlcompare.glossary import REPORT_DIR
 from dlcompare.report import (collect, courses, discussion, extras, figures, numbering, provenance, render,
-                              sidebyside, tables)
+                              sidebyside, tables, terminology)
 
 THESIS_TABLE = Path("reports/reference/thesis_table_4_2.csv")
 
@@ -66,8 +66,9 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
         "discussion": discussion.write(runs, params, thesis, n_classes, images),
         "moocs": courses.load_moocs(),
         "matrix": matrix,
-        "course_stats": [{"course": c, "total": matrix.total(c.id), "exclusive": matrix.exclusive(c.id)}
-                         for c in matrix.courses],
+        "course_stats": [{"course": c, "total": matrix.total(c.id), "exclusive": matrix.exclusive(c.id),
+                          "assessed": matrix.assessed(c.id)} for c in matrix.courses],
+        "terms": terminology.load_terms(),
     }
 
 

@@ -1,8 +1,12 @@
 """The course tables of the thesis's chapter 3, from data files under reports/courses/:
 
 - ``moocs.yaml``: Table 3.1, one entry per MOOC;
-- ``topics.csv``: Table 3.2, one row per topic, one column per course (``x`` = taught);
-- ``courses.yaml``: label, title and highlight colour of each course column (optional per column).
+- ``topics.csv``: Table 3.2, one row per topic, one column per course (``x`` = taught, empty =
+  not taught, ``?`` = not assessed: a topic added after the thesis, for a course it did not review);
+- ``courses.yaml``: label, title, summary, library and highlight colour of each course column
+  (optional per column), and ``source``: the course's text, which makes its marks need evidence;
+- ``evidence.csv``: for each mark of a course with a ``source``, the line of that text that shows
+  the topic (``course,topic,line,quote``; the quote must appear on that line).
 
 Adding a course is adding a column (and, if wanted, its courses.yaml entry): no code changes.
 """
@@ -19,9 +23,12 @@ from dlcompare.errors import UserError
 
 COURSES_DIR = Path("reports/courses")
 TEXT_COLUMNS = ("topic", "topic_es")
-# Colour names that mean the same to LaTeX's xcolor (with dvipsnames off) and to CSS.
-COLOURS = ("blue", "magenta", "red", "green", "cyan", "orange", "purple", "teal", "brown", "olive",
-           "violet", "gray", "lime", "pink", "darkgray")
+MARKS = {"x": True, "": False, "?": None}      # taught, not taught, not assessed
+# Highlight colours: a name (as courses.yaml writes it) and the shade both LaTeX and CSS print,
+# each dark enough for WCAG AA contrast (4.5:1) on white.
+COLOURS = {"blue": "1F4FB4", "magenta": "A3008F", "teal": "00766A", "purple": "6A1B9A",
+           "brown": "8B4513", "red": "C0282D", "green": "2E7D32", "orange": "A84A00",
+           "olive": "5F6300", "cyan": "00707F", "violet": "5B3FC4", "gray": "595959"}
 
 
 @dataclasses.dataclass
@@ -30,6 +37,19 @@ class Course:
     label: str
     title: str
     highlight: str
+    summary: str = ""
+    library: str = ""
+    source: Path | None = None     # the course text its evidence quotes
+
+    @property
+    def hex(self) -> str:
+        return COLOURS[self.highlight]
+
+
+@dataclasses.dataclass
+class Evidence:
+    line: int
+    quote: str
 
 
 @dataclasses.dataclass
@@ -37,7 +57,9 @@ class Topic:
     topic: str
     topic_es: str
     taught: list[bool]          # one per course, in column order
-    exclusive: str | None       # the id of the only course teaching it, else None
+    assessed: list[bool]        # False where the mark is "?" (not assessed)
+    exclusive: str | None       # the id of the only course teaching it (all others assessed), else None
+    evidence: list[Evidence | None] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -45,9 +67,16 @@ class Matrix:
     courses: list[Course]
     topics: list[Topic]
 
+    def _index(self, course: str) -> int:
+        return [c.id for c in self.courses].index(course)
+
     def total(self, course: str) -> int:
-        i = [c.id for c in self.courses].index(course)
+        i = self._index(course)
         return sum(t.taught[i] for t in self.topics)
+
+    def assessed(self, course: str) -> int:
+        i = self._index(course)
+        return sum(t.assessed[i] for t in self.topics)
 
     def exclusive(self, course: str) -> int:
         return sum(t.exclusive == course for t in self.topics)
@@ -56,38 +85,94 @@ class Matrix:
     def shared(self) -> int:
         return sum(all(t.taught) for t in self.topics)
 
+    @property
+    def unassessed(self) -> bool:
+        return not all(all(t.assessed) for t in self.topics)
 
-def load_matrix(folder: Path = COURSES_DIR) -> Matrix:
-    path = folder / "topics.csv"
-    meta_path = folder / "courses.yaml"
-    meta = (yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}) if meta_path.is_file() else {}
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            columns = [c for c in reader.fieldnames or [] if c not in TEXT_COLUMNS]
-            rows = list(reader)
+            return list(reader.fieldnames or []), list(reader)
     except OSError as exc:
-        raise UserError(f"cannot read the course matrix {path}: {exc.strerror}") from None
-    if "topic" not in (reader.fieldnames or []) or not columns:
-        raise UserError(f"{path} needs a 'topic' column and one column per course")
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _courses(folder: Path, columns: list[str]) -> list[Course]:
+    meta_path = folder / "courses.yaml"
+    try:
+        meta = (yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}) if meta_path.is_file() else {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"cannot read {meta_path}: {exc}") from None
     courses = []
     for k, cid in enumerate(columns):
         m = meta.get(cid) or {}
-        colour = m.get("highlight", COLOURS[k % len(COLOURS)])
+        colour = m.get("highlight", list(COLOURS)[k % len(COLOURS)])
         if colour not in COLOURS:
-            raise UserError(f"{folder / 'courses.yaml'}: {cid}.highlight {colour!r} is not one of "
-                            f"{', '.join(COLOURS)}")
-        courses.append(Course(cid, m.get("label", cid), m.get("title", ""), colour))
+            raise UserError(f"{meta_path}: {cid}.highlight {colour!r} is not one of {', '.join(COLOURS)}")
+        source = None
+        if m.get("source"):
+            source = folder / m["source"]
+            if not source.is_file():
+                raise UserError(f"{meta_path}: {cid}.source {m['source']!r} not found (relative to {folder})")
+        courses.append(Course(cid, m.get("label", cid), m.get("title", ""), colour,
+                              m.get("summary", ""), m.get("library", ""), source))
+    return courses
+
+
+def _evidence(folder: Path, courses: list[Course], topics: list[Topic]) -> None:
+    """Attach evidence.csv to the marks; every mark of a course with a source needs one, and
+    every quote must be on the line it names."""
+    path = folder / "evidence.csv"
+    needed = [k for k, c in enumerate(courses) if c.source]
+    for t in topics:
+        t.evidence = [None] * len(courses)
+    if not needed:
+        return
+    _, rows = _read_csv(path)
+    index = {c.id: k for k, c in enumerate(courses)}
+    by_name = {t.topic: t for t in topics}
+    lines = {k: courses[k].source.read_text(encoding="utf-8").splitlines() for k in needed}
+    for n, row in enumerate(rows, start=2):
+        k, topic = index.get(row.get("course", "")), by_name.get(row.get("topic", ""))
+        if k is None or k not in lines or topic is None:
+            raise UserError(f"{path}:{n}: no course {row.get('course')!r} with a source, or no "
+                            f"topic {row.get('topic')!r} in topics.csv")
+        if not topic.taught[k]:
+            raise UserError(f"{path}:{n}: {row['course']} has no 'x' for {row['topic']!r} in topics.csv")
+        line = int(row["line"]) if str(row.get("line", "")).isdigit() else 0
+        quote = row.get("quote") or ""
+        if not quote or not 0 < line <= len(lines[k]) or quote not in lines[k][line - 1]:
+            raise UserError(f"{path}:{n}: the quote is not on line {row.get('line')} of "
+                            f"{courses[k].source}; correct the line or the quote")
+        topic.evidence[k] = Evidence(line, quote)
+    for t in topics:
+        for k in needed:
+            if t.taught[k] and t.evidence[k] is None:
+                raise UserError(f"{path}: no evidence for {courses[k].id}'s mark on {t.topic!r}: "
+                                f"add a row (course,topic,line,quote) or remove the 'x'")
+
+
+def load_matrix(folder: Path = COURSES_DIR) -> Matrix:
+    path = folder / "topics.csv"
+    fields, rows = _read_csv(path)
+    columns = [c for c in fields if c not in TEXT_COLUMNS]
+    if "topic" not in fields or not columns:
+        raise UserError(f"{path} needs a 'topic' column and one column per course")
+    courses = _courses(folder, columns)
     topics = []
     for n, row in enumerate(rows, start=2):
         marks = [(row.get(c) or "").strip().lower() for c in columns]
-        bad = [c for c, v in zip(columns, marks) if v not in ("", "x")]
+        bad = [c for c, v in zip(columns, marks) if v not in MARKS]
         if bad:
-            raise UserError(f"{path}:{n}: column {bad[0]!r} must be 'x' or empty")
-        taught = [v == "x" for v in marks]
+            raise UserError(f"{path}:{n}: column {bad[0]!r} must be 'x', '?' or empty")
+        taught = [MARKS[v] is True for v in marks]
+        assessed = [MARKS[v] is not None for v in marks]
         only = [c for c, t in zip(columns, taught) if t]
-        topics.append(Topic(row["topic"], row.get("topic_es") or "", taught,
-                            only[0] if len(only) == 1 and len(columns) > 1 else None))
+        exclusive = only[0] if len(only) == 1 and len(columns) > 1 and all(assessed) else None
+        topics.append(Topic(row["topic"], row.get("topic_es") or "", taught, assessed, exclusive))
+    _evidence(folder, courses, topics)
     return Matrix(courses, topics)
 
 
