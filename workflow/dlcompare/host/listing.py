@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from dlcompare.host import devices
+from dlcompare.host import gpus as gpus_mod
 from dlcompare.errors import UserError
 from dlcompare.host.plugins import Registry, describe_error, load_registry
 
@@ -24,6 +25,9 @@ def plugin_rows(params: dict | None, registry: Registry | None = None) -> list[d
             row["library version"] = str(trainer.library_version())
             gpus = 0 if requested == "cpu" else int(trainer.gpu_count())
             row["device"] = devices.describe(devices.resolve(requested, gpus))
+            claim = gpus_mod.preview(requested)
+            if claim and row["device"].startswith("cuda"):
+                row["device"] += f", claims {claim}"   # what a training job started now gets
             row["runs here"] = "yes"
         except UserError as exc:
             row["runs here"] = f"no: {exc}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcompare.host import contract, devices, evaluate
+from dlcompare.host import contract, devices, evaluate, gpus
 from dlcompare import glossary
 from dlcompare.data import splitcache
 from dlcompare.errors import UserError
@@ -71,6 +71,7 @@ def train(params: dict, library: str, arch: str, seed: int, log=print,
     _validate_plugin_params(trainer, section)
     tp = params["train"]
     requested = tp.get("device", "auto")
+    gpus.claim(requested, log=log)   # several GPUs and no CUDA_VISIBLE_DEVICES: take a free one
     device = devices.resolve(requested, 0 if requested == "cpu" else trainer.gpu_count())
 
     split_dir = Path(glossary.SPLIT_DIR)
@@ -89,7 +90,8 @@ def train(params: dict, library: str, arch: str, seed: int, log=print,
         split_dir=split_dir, out_dir=staging, checkpoint_dir=checkpoint_dir,
         params=section, all_params=params, log=log)
     seed_everything(int(seed))
-    log(f"{run.prefix}: training on {devices.describe(device)} ({len(classes)} classes)")
+    log(f"{run.prefix}: training on {devices.describe(device)} ({len(classes)} classes)"
+        f"{devices.scheduler_note()}")
     try:
         trainer.train(run)
         try:
