@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import time
 
 import pytest
 
@@ -26,10 +27,13 @@ def four_gpus(monkeypatch, tmp_path):
 
 
 def _job(queue, release):
-    """What `dlcompare train` does first: claim, report what the library would see, keep it."""
+    """What `dlcompare train` does first: claim, report what the library would see, keep it
+    (until the ``release`` file exists: an Event would hang once a waiter is SIGKILLed)."""
     index = gpus.claim("auto", log=lambda msg: None, poll_s=0.05)
     queue.put((os.getpid(), index, os.environ.get("CUDA_VISIBLE_DEVICES")))
-    release.wait(30)
+    deadline = time.monotonic() + 60
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _start(queue, release):
@@ -39,7 +43,7 @@ def _start(queue, release):
 
 
 def test_concurrent_jobs_claim_distinct_gpus_and_a_killed_job_frees_its_gpu(four_gpus):
-    queue, release = CTX.Queue(), CTX.Event()
+    queue, release = CTX.Queue(), four_gpus / "release"
     jobs = [_start(queue, release) for _ in range(4)]
     got = {pid: (index, visible) for pid, index, visible in (queue.get(timeout=30) for _ in jobs)}
     assert sorted(got.values()) == [(i, str(i)) for i in range(4)]   # four jobs, four GPUs, no sharing
@@ -52,14 +56,14 @@ def test_concurrent_jobs_claim_distinct_gpus_and_a_killed_job_frees_its_gpu(four
     pid, index, visible = queue.get(timeout=30)
     assert pid == fifth.pid and (index, visible) == got[jobs[2].pid]   # it gets the dead job's GPU
     jobs[2].join()
-    release.set()
+    release.touch()
     for proc in jobs + [fifth]:
         proc.join(30)
     assert gpus.free_gpus() == [0, 1, 2, 3]                   # every lock went with its process
 
 
 def test_killed_job_gpu_is_the_one_handed_on(four_gpus):
-    queue, release = CTX.Queue(), CTX.Event()
+    queue, release = CTX.Queue(), four_gpus / "release"
     first = _start(queue, release)
     assert queue.get(timeout=30)[1:] == (0, "0")
     second = _start(queue, release)
@@ -68,7 +72,7 @@ def test_killed_job_gpu_is_the_one_handed_on(four_gpus):
     first.join()
     third = _start(queue, release)
     assert queue.get(timeout=30)[1:] == (0, "0")                  # GPU 0 was released by the kill
-    release.set()
+    release.touch()
     for proc in (second, third):
         proc.join(30)
 
@@ -89,11 +93,12 @@ def test_one_gpu_is_not_claimed(monkeypatch, tmp_path):
 
 
 def test_locks_are_per_host_under_the_results_folder(four_gpus):
-    assert gpus.lock_dir().parent == four_gpus / "results" / "locks"
+    import socket
+    assert gpus.lock_dir().resolve() == four_gpus / "results" / "locks" / socket.gethostname()
 
 
 def test_plugins_table_shows_the_gpu_a_job_would_claim(four_gpus):
-    queue, release = CTX.Queue(), CTX.Event()
+    queue, release = CTX.Queue(), four_gpus / "release"
     assert rows_by_plugin({"train": {"device": "auto"}}, registry(gpus=4))["working"]["device"] == \
         "cuda:0, claims GPU 0 (first free of 4)"
     holder = _start(queue, release)
@@ -101,5 +106,5 @@ def test_plugins_table_shows_the_gpu_a_job_would_claim(four_gpus):
     assert rows_by_plugin({"train": {"device": "auto"}}, registry(gpus=4))["working"]["device"] == \
         "cuda:0, claims GPU 1 (first free of 4)"
     assert rows_by_plugin({"train": {"device": "cpu"}}, registry(gpus=4))["working"]["device"] == "cpu"
-    release.set()
+    release.touch()
     holder.join(30)
