@@ -127,6 +127,11 @@ def cluster(root: Path, min_job_age: int = 60):
                                                text=True).stdout, 60, "node idle", logs)
         yield root
     finally:
+        if len(daemons) == 3:   # jobs left by a run cut short: cancel them while slurmd still runs
+            subprocess.run(["scancel", "--partition", PARTITION], capture_output=True)
+            with contextlib.suppress(RuntimeError):
+                _wait(lambda: subprocess.run(["squeue", "-h", "-t", "PD,R,CG"], capture_output=True,
+                                             text=True).stdout.strip() == "", 30, "jobs cancelled", [])
         for proc in reversed(daemons):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -137,3 +142,24 @@ def cluster(root: Path, min_job_age: int = 60):
                     proc.wait()
         for link in linked:
             link.unlink(missing_ok=True)
+        for pid in _step_daemons():   # only this cluster runs job steps on this machine
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _step_daemons() -> list[int]:
+    """PIDs of slurmstepd processes still alive (a job whose slurmd is gone) and of everything
+    they started."""
+    parent, steps = {}, []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                parent[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if (proc / "cmdline").read_bytes().startswith(b"slurmstepd:"):
+                    steps.append(int(proc.name))
+    found, grew = set(steps), True
+    while grew:
+        children = {pid for pid, ppid in parent.items() if ppid in found} - found
+        found |= children
+        grew = bool(children)
+    return sorted(found)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from dlcompare.host import devices
-from dlcompare.host import gpus as gpus_mod
+from dlcompare.host import devices, gpus
 from dlcompare.errors import UserError
 from dlcompare.host.plugins import Registry, describe_error, load_registry
 
@@ -23,9 +22,9 @@ def plugin_rows(params: dict | None, registry: Registry | None = None) -> list[d
                    architectures=", ".join(trainer.architectures))
         try:
             row["library version"] = str(trainer.library_version())
-            gpus = 0 if requested == "cpu" else int(trainer.gpu_count())
-            row["device"] = devices.describe(devices.resolve(requested, gpus))
-            claim = gpus_mod.preview(requested)
+            count = 0 if requested == "cpu" else int(trainer.gpu_count())
+            row["device"] = devices.describe(devices.resolve(requested, count))
+            claim = gpus.preview(requested)
             if claim and row["device"].startswith("cuda"):
                 row["device"] += f", claims {claim}"   # what a training job started now gets
             row["runs here"] = "yes"
