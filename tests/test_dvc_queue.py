@@ -15,7 +15,7 @@ from test_pipeline_e2e import run, tiny_profile
 
 pytestmark = pytest.mark.slow
 
-QUEUE_LIMIT_S = 600
+QUEUE_LIMIT_S = 1200   # a quiet machine needs a fraction; a shared one far more
 
 
 def metrics_of(experiments: list[dict]) -> dict[str, dict]:
@@ -44,17 +44,18 @@ def test_seed_sweep_through_the_experiment_queue(project, venv_env):
                      project, env)
         assert "Queued experiment" in queued.stdout + queued.stderr
     started = time.monotonic()
-    run([exe("dvc"), "queue", "start", "-j", "2"], project, env)
-    while True:
-        status = run([exe("dvc"), "queue", "status"], project, env).stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        if time.monotonic() - started > QUEUE_LIMIT_S:
-            run([exe("dvc"), "queue", "kill", "seed1", "seed2"], project, env, check=False)
-            pytest.fail(f"queue not done within {QUEUE_LIMIT_S} s:\n{status}")
-        time.sleep(3)
+    try:
+        run([exe("dvc"), "queue", "start", "-j", "2"], project, env)
+        while True:
+            status = run([exe("dvc"), "queue", "status"], project, env).stdout
+            if "Queued" not in status and "Running" not in status:
+                break
+            if time.monotonic() - started > QUEUE_LIMIT_S:
+                pytest.fail(f"queue not done within {QUEUE_LIMIT_S} s:\n{status}")
+            time.sleep(3)
+    finally:   # never leave workers behind, whatever happened
+        run([exe("dvc"), "queue", "stop", "--kill"], project, env, check=False)
     print(f"two queued experiments, two workers: {time.monotonic() - started:.0f} s")
-    run([exe("dvc"), "queue", "stop", "--kill"], project, env, check=False)
     assert status.count("Success") == 2, status + "\n" + "\n".join(
         run([exe("dvc"), "queue", "logs", name], project, env, check=False).stdout[-2000:]
         for name in ("seed1", "seed2"))
