@@ -282,3 +282,27 @@ def test_a_truncated_split_cache_is_one_line_naming_the_stage(project):
     assert str(err.value).startswith("split cache data/split/cache (train) is truncated or corrupt (")
     assert str(err.value).endswith("run `dlcompare split` again (snakemake: --forcerun split)")
     assert "\n" not in str(err.value)
+
+
+def test_several_gpus_and_no_cuda_visible_devices_the_run_claims_a_free_one(project, monkeypatch):
+    """`dlcompare train` on a machine with 3 (faked) GPUs, GPU 0 held by another job: GPU 1."""
+    from dlcompare.host import gpus
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(gpus, "machine_gpu_count", lambda: 3)
+    monkeypatch.setattr(gpus, "_held", [])
+    gpus.lock_dir().mkdir(parents=True)
+    other = gpus._try_lock(gpus.lock_dir() / "gpu0.lock")   # another job holds GPU 0
+    seen = []
+
+    class SeesVisible(SeesDevice):
+        def train(self, run):
+            seen.append(os.environ.get("CUDA_VISIBLE_DEVICES"))
+            super().train(run)
+
+    lines = []
+    train(SeesVisible(gpus=1), log=lines, device="auto")
+    assert seen == ["1"]
+    assert any("claimed GPU 1 of 3" in line for line in lines)
+    assert any("training on cuda:0 (GPU 1)" in line for line in lines)
+    other.close()

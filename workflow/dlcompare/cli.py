@@ -105,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         "and decode + resize every image once into data/split/cache.")
     train = add("train", "train one (library, arch, seed) run into results/runs/",
                 "Train one run through the library's plugin and write history, probabilities, "
-                "run info and metrics into results/runs/<library>/<arch>/seed<seed>/ atomically.")
+                "run info and metrics into results/runs/<library>/<arch>/seed<seed>/ atomically. "
+                "Without CUDA_VISIBLE_DEVICES on a machine with several GPUs it first claims a free "
+                "one (a lock in results/locks/, released when the process ends), so parallel jobs "
+                "spread over the GPUs.")
     train.add_argument("--library", required=True, help="plugin name, e.g. torch, fastai, keras")
     train.add_argument("--arch", required=True, help="canonical architecture, e.g. resnet18, resnet50")
     train.add_argument("--seed", required=True, type=int, help="random seed of this run")

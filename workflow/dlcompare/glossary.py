@@ -46,6 +46,7 @@ CLEAN_DIR = "data/clean"
 SPLIT_DIR = "data/split"
 RESULTS_DIR = "results"
 CHECKPOINT_DIR = "results/checkpoints"   # not a declared output: survives a killed run
+LOCK_DIR = "results/locks"               # one lock file per GPU of a machine (dlcompare.host.gpus)
 REPORT_DIR = "reports/build"
 
 

@@ -3,17 +3,20 @@
 #   tex:     TeX Live for memoir.pdf, with vector fonts (lmodern, cm-super: no bitmap Type 3 fonts)
 #            and poppler-utils (pdffonts, pdftoppm: the slow tests read the PDF back)
 #   browser: Chromium for the HTML check of the slow tests
+#   slurm:   a one-node SLURM cluster (slurmctld, slurmd, client, munge) for tests/test_slurm.py
 # Installs through apt-get when it can do so without asking (Debian/Ubuntu, as root); otherwise it
 # prints the one command to run and exits 0, so the pipeline still writes memoir.tex and memoir.html.
 set -euo pipefail
 TEX="texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended lmodern cm-super latexmk poppler-utils"
 BROWSER="chromium"
+SLURM="slurmctld slurmd slurm-client munge"
 want=""
 for group in "${@:-tex}"; do
   case "$group" in
     tex) want="$want $TEX" ;;
     browser) want="$want $BROWSER" ;;
-    *) echo "system_packages.sh: unknown group '$group' (tex | browser)" >&2; exit 2 ;;
+    slurm) want="$want $SLURM" ;;
+    *) echo "system_packages.sh: unknown group '$group' (tex | browser | slurm)" >&2; exit 2 ;;
   esac
 done
 missing=""

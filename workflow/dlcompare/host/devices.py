@@ -41,3 +41,13 @@ def nvidia_present() -> bool:
     if os.environ.get(VISIBLE, None) in ("", "-1"):
         return False
     return os.path.exists("/proc/driver/nvidia/gpus") and bool(os.listdir("/proc/driver/nvidia/gpus"))
+
+
+def scheduler_note() -> str:
+    """`` in SLURM job 123 (CUDA_VISIBLE_DEVICES=0)``: where a job log says which scheduler job ran it."""
+    parts = []
+    if os.environ.get("SLURM_JOB_ID"):
+        parts.append(f"in SLURM job {os.environ['SLURM_JOB_ID']}")
+    if os.environ.get(VISIBLE) is not None:
+        parts.append(f"({VISIBLE}={os.environ[VISIBLE]})")
+    return (" " + " ".join(parts)) if parts else ""

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 
-from dlcompare.host import devices
+from dlcompare.host import devices, gpus
 from dlcompare.errors import UserError
 from dlcompare.host.plugins import Registry, describe_error, load_registry
 
@@ -24,9 +24,9 @@ def probe(trainer, requested: str) -> dict:
     """``library version``, ``device`` and ``runs here`` for one trainer, in this process."""
     try:
         version = str(trainer.library_version())
-        gpus = 0 if requested == "cpu" else int(trainer.gpu_count())
+        count = 0 if requested == "cpu" else int(trainer.gpu_count())
         return {"library version": version, "runs here": "yes",
-                "device": devices.describe(devices.resolve(requested, gpus))}
+                "device": devices.describe(devices.resolve(requested, count))}
     except UserError as exc:
         return {"runs here": f"no: {exc}"}
     except Exception as exc:  # a broken library is a finding to show, not a crash
@@ -63,6 +63,9 @@ def plugin_rows(params: dict | None, registry: Registry | None = None, isolate: 
         row.update(plugin=name, distribution=registry.distributions.get(name, "unknown"),
                    architectures=", ".join(trainer.architectures))
         row.update(probe_subprocess(name, requested) if isolate else probe(trainer, requested))
+        claim = gpus.preview(requested)
+        if claim and row["device"].startswith("cuda"):
+            row["device"] += f", claims {claim}"   # what a training job started now gets
         rows.append(row)
     for name, why in sorted(registry.failures.items()):
         row = dict.fromkeys(COLUMNS, "-")

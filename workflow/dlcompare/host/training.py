@@ -23,7 +23,7 @@ import json
 
 import numpy as np
 
-from dlcompare.host import contract, devices, evaluate, machine, provenance
+from dlcompare.host import contract, devices, evaluate, gpus, machine, provenance
 from dlcompare import atomic, glossary
 from dlcompare.data import splitcache
 from dlcompare.errors import UserError
@@ -136,6 +136,7 @@ def _train(params: dict, trainer: contract.Trainer, registry: Registry, section:
     library = trainer.name
     tp = params["train"]
     requested = tp.get("device", "auto")
+    gpus.claim(requested, log=log)   # several GPUs and no CUDA_VISIBLE_DEVICES: take a free one
     device = devices.resolve(requested, 0 if requested == "cpu" else trainer.gpu_count())
 
     split_dir = Path(glossary.SPLIT_DIR)
@@ -154,7 +155,8 @@ def _train(params: dict, trainer: contract.Trainer, registry: Registry, section:
         split_dir=split_dir, out_dir=staging, checkpoint_dir=checkpoint_dir,
         params=section, all_params=params, log=log)
     seed_everything(int(seed))
-    log(f"{run.prefix}: training on {devices.describe(device)} ({len(classes)} classes)")
+    log(f"{run.prefix}: training on {devices.describe(device)} ({len(classes)} classes)"
+        f"{devices.scheduler_note()}")
     try:
         trainer.train(run)
         try:
