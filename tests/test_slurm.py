@@ -152,7 +152,7 @@ def test_pipeline_through_slurm(slurm, project, venv_env, tmp_path_factory):
     # The killed job was resubmitted and resumed from its checkpoint.
     assert marker.is_file()
     resumed = json.loads((project / f"results/runs/torch/resnet18/seed{KILLED_SEED}/run.json").read_text())
-    assert resumed["extras"]["resumed_after"] == {"phase": "phase1", "epoch": 1}
+    assert resumed["resumed_after"] == {"phase": "phase1", "epoch": 1}
     assert "resuming after phase1 epoch 1" in (project / f"logs/train/torch/resnet18/seed{KILLED_SEED}.log").read_text()
     assert not (project / f"results/checkpoints/torch/resnet18/seed{KILLED_SEED}").exists()
 
