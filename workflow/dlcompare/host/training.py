@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import random
 import shutil
 import socket
 from pathlib import Path
-
-import json
 
 import numpy as np
 
@@ -123,7 +122,7 @@ def train(params: dict, library: str, arch: str, seed: int, log=print,
     if arch not in trainer.architectures:
         raise UserError(f"library {library!r} has no architecture {arch!r} "
                         f"(it supports: {', '.join(trainer.architectures)})")
-    section = trainer.resolve_params(library_params(params, library))
+    section = resolved_params(params, library, registry)
     checkpoint_dir = Path(glossary.checkpoint_dir(library, arch, seed))
     with run_lock(checkpoint_dir, f"{library}/{arch}/seed{seed}"):
         if fresh:

@@ -16,7 +16,7 @@ from dlcompare import params as params_mod
 from dlcompare.glossary import PHASES
 from dlcompare.host import machine
 from dlcompare.report.collect import Inputs
-from dlcompare.report.tables import flatten, fmt_value, resolved_params
+from dlcompare.report.tables import flatten, fmt_value, recorded_params
 
 THESIS_PROFILE = Path("configs/thesis.yaml")
 DEFAULT_PROFILE = Path("params.yaml")
@@ -74,7 +74,7 @@ def _epochs(inputs: Inputs, library: str) -> tuple:
         return seen.pop()
     if seen:
         return tuple("–".join(str(v) for v in sorted({e[k] for e in seen})) for k in range(len(PHASES)))
-    section = resolved_params(inputs, library)
+    section = recorded_params(inputs, library)
     return tuple((section.get(p) or {}).get("epochs") for p in PHASES)
 
 

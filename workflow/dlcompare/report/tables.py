@@ -226,7 +226,7 @@ def fmt_value(value) -> str:
     return str(value)
 
 
-def resolved_params(inputs: Inputs, library: str) -> dict:
+def recorded_params(inputs: Inputs, library: str) -> dict:
     """The settings a library really ran with: run.json ``params`` (the resolved section, plugin
     defaults included) of its first finished run, else its params.yaml section."""
     for run in inputs.runs:
@@ -370,7 +370,7 @@ def config_table(inputs: Inputs) -> Table:
               ("Seeds", ", ".join(str(x) for x in p["train"]["seeds"])),
               ("Threads per job", fmt_value(p["train"].get("threads")))]
     rows = [[Cell(key), *[Cell(value) for _ in libraries]] for key, value in shared]
-    sections = {lib: resolved_params(inputs, lib) for lib in libraries}
+    sections = {lib: recorded_params(inputs, lib) for lib in libraries}
     used = {lib: {"phase1", "phase2"} for lib in libraries}
     for label, get, keys in CONFIG_ROWS:
         cells = []
