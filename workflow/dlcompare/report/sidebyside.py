@@ -34,26 +34,18 @@ def chance_note(ok: pd.DataFrame, n_classes: int, images: int | None) -> dict[st
     return out
 
 
-def _gap_verdict(interval: stats.Interval, thesis_sign: float, blocked: str) -> str:
+def _direction_verdict(interval: stats.Interval, null: float, thesis_above: bool, blocked: str = "") -> str:
+    """One rule for gaps (null 0) and ratios (null 1): agree only when the interval excludes the
+    null and the estimate lies on the thesis's side of it."""
     if blocked:
         return blocked
     if not math.isfinite(interval.estimate):
         return "not run here"
     if not interval.known:
         return "undecided (one seed: no interval)"
-    if not interval.excludes(0):
-        return "undecided (the interval includes 0)"
-    return "agrees (direction)" if interval.estimate * thesis_sign > 0 else "contradicts (direction)"
-
-
-def _ratio_verdict(interval: stats.Interval, thesis: float) -> str:
-    if not math.isfinite(interval.estimate):
-        return "not run here"
-    if not interval.known:
-        return "undecided (one seed: no interval)"
-    if not interval.excludes(1.0):
-        return "undecided (the interval includes 1)"
-    return "agrees (direction)" if (interval.estimate > 1) == (thesis > 1) else "contradicts (direction)"
+    if not interval.excludes(null):
+        return f"undecided (the interval includes {null:g})"
+    return "agrees (direction)" if (interval.estimate > null) == thesis_above else "contradicts (direction)"
 
 
 def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images: int | None,
@@ -83,7 +75,7 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
                  Cell(f"{t_gap:+.3f} ({len(acc)} models, 1 seed)"),
                  Cell(gap.text(signed=True) + f" ({len(archs)} model{'s' if len(archs) != 1 else ''})"
                       if math.isfinite(gap.estimate) else "not run", missing=not math.isfinite(gap.estimate)),
-                 Cell(comparable), Cell(_gap_verdict(gap, 1.0, blocked))])
+                 Cell(comparable), Cell(_direction_verdict(gap, 0.0, True, blocked))])
 
     ahead = int((acc[A] > acc[B]).sum())
     per_model = [stats.gap_interval(both.loc[(both["arch"] == a) & (both["library"] == A), "valid_accuracy"],
@@ -108,7 +100,7 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
     rows.append([Cell(f"{B} needs more seconds per epoch than {A} ({B} / {A})"), Cell(f"{t_ratio:.2f}×"),
                  Cell(ratio.text("{:.2f}×") if math.isfinite(ratio.estimate) else "not run",
                       missing=not math.isfinite(ratio.estimate)),
-                 Cell("direction only: other hardware and image size"), Cell(_ratio_verdict(ratio, t_ratio))])
+                 Cell("direction only: other hardware and image size"), Cell(_direction_verdict(ratio, 1.0, t_ratio > 1))])
 
     keras_loss = thesis.loc[thesis["library"] == B, "valid_loss"]
     fastai_loss = thesis.loc[thesis["library"] == A, "valid_loss"]
