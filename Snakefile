@@ -1,4 +1,4 @@
-# dlcompare: download -> clean -> split -> train[library x arch x seed] -> report
+# dlcompare: download -> clean -> split -> settings[entry] -> train[entry x arch x seed] -> report
 # Run: snakemake --cores 8 --resources gpu=1        (the same stages as `dvc repro`, see dvc.yaml)
 # Every rule calls one `dlcompare` subcommand; parameters come from params.yaml (plus any
 # --configfile / --config given to snakemake, which are passed on to the CLI).

@@ -40,7 +40,33 @@ def test_snakemake_and_dvc_agree_on_the_default_profile():
     jobs = _jobs(ROOT)
     assert_same_dag(jobs)
     names = {j["name"] for j in jobs["dvc"]}
-    assert {"download", "clean", "split", "report", "train@torch-resnet18-0", "train@keras-resnet18-1"} <= names
+    assert {"download", "clean", "split", "report", "train@torch-resnet18-0", "train@keras-resnet18-1",
+            "settings@fastai", "settings_variant@keras_onecycle", "train_variant@keras_onecycle-resnet18-0",
+            "train_variant@keras_onecycle-resnet18-1"} <= names
+
+
+def job_counts(stdout: str) -> dict:
+    """`snakemake -n --quiet rules` prints a 'job count' table; rule name -> jobs."""
+    counts = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_the_thesis_profile_and_its_ablations_list_the_expected_jobs(project):
+    """Table 4.1 (3 libraries x 6 models x 3 seeds) and, with the overlay, 2 variants beside it."""
+    thesis = subprocess.run([exe("snakemake"), "-n", "--quiet", "rules", "--configfile", "configs/thesis.yaml"],
+                            cwd=project, capture_output=True, text=True)
+    assert thesis.returncode == 0, thesis.stdout + thesis.stderr
+    counts = job_counts(thesis.stdout)
+    assert (counts["train"], counts["settings"], counts.get("train_variant", 0)) == (54, 3, 0), counts
+    both = subprocess.run([exe("snakemake"), "-n", "--quiet", "rules", "--configfile", "configs/thesis.yaml",
+                           "configs/thesis-ablations.yaml"], cwd=project, capture_output=True, text=True)
+    assert both.returncode == 0, both.stdout + both.stderr
+    counts = job_counts(both.stdout)
+    assert (counts["train"], counts["train_variant"], counts["settings_variant"]) == (54, 36, 2), counts
 
 
 def test_parity_holds_for_other_matrices(project):

@@ -23,7 +23,8 @@ from PIL import Image
 
 from dlcompare.data import cleaning, splitting
 from dlcompare.host import contract, evaluate, provenance
-from dlcompare.host.training import add_core_fields, resolved_params
+from dlcompare.host.entries import resolved_params
+from dlcompare.host.training import add_core_fields
 from dlcompare import glossary as G, params as params_mod
 from dlcompare.errors import UserError
 from dlcompare.testing import synthetic_images
@@ -77,7 +78,7 @@ def fake_lr_find(rng, seed: int) -> dict:
 
 
 def fake_run(split_dir: Path, results: Path, library: str, arch: str, seed: int, classes: list[str],
-             epochs=(2, 3)) -> Path:
+             epochs=(2, 3), variant: str | None = None) -> Path:
     """Artifacts as a trainer writes them (through contract.Run's helpers), then metrics.json.
 
     A TEST FIXTURE, not a result: the probabilities are drawn at random around the true labels
@@ -85,12 +86,12 @@ def fake_run(split_dir: Path, results: Path, library: str, arch: str, seed: int,
     those probabilities (plus, for keras, an L2 penalty of about 5, as Keras's own loss includes
     one, kept in run.json extras.keras_losses as the Keras plugin does); fastai runs carry lr_find
     results in the fastai plugin's format."""
-    out = Path(G.run_dir(str(results), library, arch, seed))
+    out = Path(G.run_dir(str(results), variant or library, arch, seed))
     out.mkdir(parents=True)
     run = contract.Run(library=library, arch=arch, seed=seed, device="cpu", pretrained="none",
                        image_size=16, batch_size=8, threads=1, classes=classes, split_dir=split_dir,
-                       out_dir=out, checkpoint_dir=out, params={})
-    rng = np.random.default_rng(1000 * seed + len(library) + len(arch))
+                       out_dir=out, checkpoint_dir=out, params={}, variant=variant)
+    rng = np.random.default_rng(1000 * seed + len(run.entry) + len(arch))
     skill = SKILL.get(library, 1.5) + rng.normal(0, 0.15)
     final_loss = 0.0
     for split in G.EVAL_SPLITS:
@@ -128,12 +129,14 @@ def fake_run(split_dir: Path, results: Path, library: str, arch: str, seed: int,
                    "images_per_second": {"train": 500 / SPEED.get(library, 1), "inference": 2000.0},
                    "peak_memory_mb": 900.0 + 10 * seed, "extras": extras})
     contract.check_artifacts(out, split_dir, len(classes))
+    add_core_fields(out, {"entry": run.entry, "variant": variant})
     evaluate.write_metrics(out, split_dir)
     return out
 
 
 def make_project(root: Path, classes: list[str], libraries=("torch", "fastai", "keras"),
-                 archs=("resnet18",), seeds=(0, 1), skip=(), courses_dir: Path | None = None) -> dict:
+                 archs=("resnet18",), seeds=(0, 1), skip=(), courses_dir: Path | None = None,
+                 variants=()) -> dict:
     """A project directory with cleaned + split data, runs for every combination except ``skip``,
     and the memoir's templates and course data; returns the validated params."""
     for name in ("reports/templates", "reports/courses", "reports/reference"):
@@ -149,16 +152,20 @@ def make_project(root: Path, classes: list[str], libraries=("torch", "fastai", "
     split_classes = json.loads((root / G.SPLIT_DIR / G.CLASSES).read_text(encoding="utf-8"))
     base = params_mod.read_yaml(ROOT / "params.yaml")
     params = {"data": {**base["data"], **data}, "train": {**base["train"], "libraries": list(libraries),
+                                                          "variants": list(variants),
                                                           "archs": list(archs), "seeds": list(seeds)},
-              "report": {"title": "Test memoir & friends", "target_accuracy": 0.7}}
+              "report": {"title": "Test memoir & friends", "target_accuracy": 0.7},
+              "variants": {v: base["variants"][v] for v in variants}}
     for lib in libraries:
         params[lib] = base.get(lib, {"custom_option": 1})
     params = params_mod.validate(params)
-    for lib, arch, seed in itertools.product(libraries, archs, seeds):
+    plugin = {v: base["variants"][v]["library"] for v in variants}
+    for lib, arch, seed in itertools.product(list(libraries) + list(variants), archs, seeds):
         if (lib, arch, seed) not in skip:
-            out = fake_run(root / G.SPLIT_DIR, root / G.RESULTS_DIR, lib, arch, seed, split_classes)
+            out = fake_run(root / G.SPLIT_DIR, root / G.RESULTS_DIR, plugin.get(lib, lib), arch, seed,
+                           split_classes, variant=lib if lib in plugin else None)
             # as `dlcompare train` records it: the split and params this run was trained on
-            section = resolved_params(params, lib) if lib in G.LIBRARIES else params[lib]
+            section = resolved_params(params, lib) if plugin.get(lib, lib) in G.LIBRARIES else params[lib]
             add_core_fields(out, {provenance.KEY: provenance.trained_on(params, section, root / G.SPLIT_DIR)})
     return params
 
@@ -229,7 +236,7 @@ def test_full_report_numbers_come_from_the_artifacts(full):
     assert len(summary) == 6 and set(summary["status"]) == {"ok"}
     # every accuracy in summary.csv is the one in that run's metrics.json
     for row in summary.itertuples():
-        metrics = json.loads((tmp_path / G.run_dir("results", row.library, row.arch, row.seed)
+        metrics = json.loads((tmp_path / G.run_dir("results", row.entry, row.arch, row.seed)
                               / G.METRICS).read_text())
         assert row.valid_accuracy == pytest.approx(metrics["valid"]["accuracy"])
         assert row.test_loss == pytest.approx(metrics["test"]["loss"])
@@ -368,6 +375,22 @@ def test_one_library_only_and_third_party_library(tmp_path, monkeypatch):
     assert "seed-to-seed spread" not in html
 
 
+def test_a_variant_is_a_column_of_its_own_beside_its_library(tmp_path, monkeypatch):
+    """keras_onecycle runs beside keras: its own rows in summary.csv, its own column in the
+    configuration table (what it asks, its resolved one-cycle settings), its own runs linked."""
+    out, params, _ = build(tmp_path, monkeypatch, libraries=("fastai", "keras"), seeds=(0,),
+                           variants=("keras_onecycle",))
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["entry"]) == ["fastai", "keras", "keras_onecycle"]
+    assert list(summary["library"]) == ["fastai", "keras", "keras"]
+    config = html_table(out, "tab-config")
+    assert [c[0] for c in config[0]][1:] == ["fastai", "keras", "keras_onecycle"]
+    recipe = next(r for r in config if r[0][0] == "Recipe")
+    assert recipe[1][0] == recipe[2][0] == "base recipe"
+    assert recipe[3][0].startswith("variant of keras: Keras with one-cycle")
+    assert "keras_onecycle/resnet18/seed0" in html_text(out)
+
+
 def test_latex_escape_covers_every_special_character():
     from dlcompare.report.render import Latex, latex_escape
     assert latex_escape("a_b&c%d$e#f{g}h~i^j\\k") == (
@@ -455,7 +478,7 @@ def test_library_losses_against_the_core_cross_entropy(full):
 def test_lr_find_suggestions_and_rates_used(full):
     tmp_path, out, params, _ = full
     table = html_table(out, "tab-lr-find")
-    assert [c[0] for c in table[0]] == ["Model", "Library", "Phase", "Seeds", "valley", "slide", "minimum",
+    assert [c[0] for c in table[0]] == ["Model", "Entry", "Phase", "Seeds", "valley", "slide", "minimum",
                                         "steep", "Rate used"]
     rows = {(r[1][0], r[2][0]): r for r in table[1:]}
     assert set(rows) == {("fastai", "phase1"), ("fastai", "phase2")}      # only fastai ran the finder
@@ -576,7 +599,7 @@ def _runs(keras_acc):
     rows = []
     for lib, accs, spe in (("fastai", [0.78, 0.80], 1.0), ("keras", keras_acc, 1.5), ("torch", [0.76, 0.79], 0.9)):
         for seed, acc in enumerate(accs):
-            rows.append({"library": lib, "arch": "resnet18", "seed": seed, "status": "ok",
+            rows.append({"entry": lib, "library": lib, "arch": "resnet18", "seed": seed, "status": "ok",
                          "valid_accuracy": acc, "valid_loss": 1.0, "seconds_per_epoch": spe + 0.01 * seed,
                          "reported_valid_loss": 1.0 + (50 if lib == "keras" else 0) + seed,
                          "epochs_to_target": 3.0 if lib != "keras" else math.nan})
@@ -679,7 +702,7 @@ def test_discussion_grammar(full):
 
 def test_target_sentence_when_no_library_reaches_it():
     from dlcompare.report import discussion
-    frame = pd.DataFrame({"library": ["torch", "keras"], "epochs_to_target": [math.nan, math.nan]})
+    frame = pd.DataFrame({"entry": ["torch", "keras"], "epochs_to_target": [math.nan, math.nan]})
     assert discussion.target_sentence("resnet18", frame, 0.8) == "No library reached validation accuracy 0.8 on resnet18."
-    frame = pd.DataFrame({"library": ["torch", "keras", "fastai"], "epochs_to_target": [2.0, math.nan, math.nan]})
+    frame = pd.DataFrame({"entry": ["torch", "keras", "fastai"], "epochs_to_target": [2.0, math.nan, math.nan]})
     assert discussion.target_sentence("resnet18", frame, 0.8).endswith("; never by keras or fastai.")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dlcompare import glossary, params as params_mod, testing
-from dlcompare.host import training
+from dlcompare.host import entries, training
 from dlcompare.conformance.reference import ReferenceTrainer
 from dlcompare.errors import UserError
 from dlcompare.host.plugins import Registry
@@ -132,7 +132,7 @@ def test_run_json_records_the_resolved_params_and_the_plugin_version(project):
     info = json.loads((train(section={"phase2": {"epochs": 1}}) / glossary.RUN_INFO).read_text())
     assert info["params"] == {"phase1": {"epochs": 2, "lr": 0.5}, "phase2": {"epochs": 1, "lr": 0.1}}
     assert info["plugin_version"] == "built-in"
-    assert training.plugin_version(Registry({}, {"x": "dlcompare-x 1.2.3"}, {}), "x") == "1.2.3"
+    assert entries.plugin_version(Registry({}, {"x": "dlcompare-x 1.2.3"}, {}), "x") == "1.2.3"
 
 
 def test_a_failed_rerun_keeps_the_previous_finished_run(project):
@@ -253,7 +253,7 @@ def test_run_json_records_what_it_was_trained_on(project):
 
     final = train()
     info = json.loads((final / glossary.RUN_INFO).read_text())
-    section = training.resolved_params(make_params(), "reference", registry(ReferenceTrainer()))
+    section = entries.resolved_params(make_params(), "reference", registry(ReferenceTrainer()))
     expected = provenance.trained_on(make_params(), section, glossary.SPLIT_DIR)
     assert info["trained_on"] == expected
     assert expected["classes"] == ["class_0", "class_1", "class_2"]

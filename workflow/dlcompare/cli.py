@@ -10,7 +10,10 @@ from dlcompare import __version__
 from dlcompare.errors import UserError
 
 EPILOG = """\
-stages (in DAG order): download -> clean -> split -> train[library x arch x seed] -> report
+stages (in DAG order): download -> clean -> split -> settings[entry] ->
+  train[entry x arch x seed] -> report
+An entry is a library's base recipe (train.libraries) or a named variant of it
+(train.variants, declared under variants:).
 Run the whole DAG with `snakemake --cores 8 --resources gpu=1` or `dvc repro`; each stage runs one
 of these subcommands. Parameters: params.yaml, validated against the core's schema (dlcompare/schemas/) and each
 library's section against the schema its plugin ships, which also fills its defaults.
@@ -66,7 +69,7 @@ example: dlcompare split --set data.stratify=true --set data.image_size=64
 
 # Stages that check train.libraries and train.archs against the installed plugins first; report
 # renders whatever exists (missing runs shown as missing), evaluate reads finished runs.
-MATRIX_CHECKED = ("download", "clean", "split", "train")
+MATRIX_CHECKED = ("download", "clean", "split", "settings", "train")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -103,13 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
         "Keep the dataset's test split, take data.valid_fraction of the training images for "
         "validation (seeded by data.split_seed), write manifest.csv (path, label, split, sha256) "
         "and decode + resize every image once into data/split/cache.")
-    train = add("train", "train one (library, arch, seed) run into results/runs/",
+    settings = add("settings", "write an entry's resolved settings to results/settings/<entry>.json",
+                   "Resolve an entry (a library's section, or a variant's overlay merged over it, "
+                   "with the plugin's defaults filled in) and record it with the plugin package's "
+                   "version in results/settings/<entry>.json, which the entry's training runs depend "
+                   "on: a changed setting or plugin version reruns exactly that entry's runs. The "
+                   "file is rewritten only when its content changes.")
+    settings.add_argument("--entry", required=True, help="a library (e.g. keras) or a variant (e.g. keras_onecycle)")
+    train = add("train", "train one (entry, arch, seed) run into results/runs/",
                 "Train one run through the library's plugin and write history, probabilities, "
-                "run info and metrics into results/runs/<library>/<arch>/seed<seed>/ atomically. "
+                "run info and metrics into results/runs/<entry>/<arch>/seed<seed>/ atomically. "
                 "Without CUDA_VISIBLE_DEVICES on a machine with several GPUs it first claims a free "
                 "one (a lock in results/locks/, released when the process ends), so parallel jobs "
                 "spread over the GPUs.")
-    train.add_argument("--library", required=True, help="plugin name, e.g. torch, fastai, keras")
+    train.add_argument("--entry", "--library", dest="entry", required=True,
+                       help="a library's base recipe (torch, fastai, keras) or a variant declared "
+                            "under variants: (e.g. keras_onecycle)")
     train.add_argument("--arch", required=True, help="canonical architecture, e.g. resnet18, resnet50")
     train.add_argument("--seed", required=True, type=int, help="random seed of this run")
     train.add_argument("--fresh", action="store_true",
@@ -164,7 +176,10 @@ def dispatch(args: argparse.Namespace) -> int:
         split(params, log)
     elif args.command == "train":
         from dlcompare.host.training import train
-        train(params, args.library, args.arch, args.seed, log, fresh=args.fresh)
+        train(params, args.entry, args.arch, args.seed, log, fresh=args.fresh)
+    elif args.command == "settings":
+        from dlcompare.host.entries import write_settings
+        write_settings(params, args.entry, log=log)
     elif args.command == "evaluate":
         from dlcompare.host.evaluate import write_metrics
         from dlcompare.glossary import SPLIT_DIR

@@ -36,9 +36,16 @@ MANIFEST_COLUMNS = ("path", "label", "split", "sha256")
 CLASSES = "classes.json"
 
 
-def run_dir(results: str, library: str, arch: str, seed: int | str) -> str:
-    """Where one (library, arch, seed) run writes its artifacts, for Snakemake, DVC and the CLI alike."""
-    return f"{results}/runs/{library}/{arch}/seed{seed}"
+# A run is (entry, arch, seed). An entry is a library's base recipe (named after the library) or a
+# variant: a named overlay of one library's params section (params ``variants:``), run beside it.
+def entries(train: dict) -> list[str]:
+    """The entries a profile runs: train.libraries (base recipes), then train.variants."""
+    return list(train["libraries"]) + list(train.get("variants") or [])
+
+
+def run_dir(results: str, entry: str, arch: str, seed: int | str) -> str:
+    """Where one (entry, arch, seed) run writes its artifacts, for Snakemake, DVC and the CLI alike."""
+    return f"{results}/runs/{entry}/{arch}/seed{seed}"
 
 # Where each stage writes, relative to the project root (the same for Snakemake, DVC and the CLI).
 RAW_DIR = "data/raw"
@@ -47,9 +54,15 @@ SPLIT_DIR = "data/split"
 RESULTS_DIR = "results"
 CHECKPOINT_DIR = "results/checkpoints"   # not a declared output: survives a killed run
 LOCK_DIR = "results/locks"               # one lock file per GPU of a machine (dlcompare.host.gpus)
+SETTINGS_DIR = "results/settings"       # one JSON per entry: what its runs depend on (a DAG input)
 REPORT_DIR = "reports/build"
 
 
-def checkpoint_dir(library: str, arch: str, seed: int | str) -> str:
+def settings_file(entry: str) -> str:
+    """An entry's resolved settings (params with defaults, plugin version): its runs' DAG input."""
+    return f"{SETTINGS_DIR}/{entry}.json"
+
+
+def checkpoint_dir(entry: str, arch: str, seed: int | str) -> str:
     """Where a run keeps its resume state (outside the declared outputs of Snakemake and DVC)."""
-    return f"{CHECKPOINT_DIR}/{library}/{arch}/seed{seed}"
+    return f"{CHECKPOINT_DIR}/{entry}/{arch}/seed{seed}"

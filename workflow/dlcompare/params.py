@@ -158,14 +158,16 @@ def validate(params: dict) -> dict:
 
 def check_library_sections(params: dict) -> set[str]:
     """Check each installed library's section against its plugin's schema (a library without a
-    section runs on its defaults; one whose plugin is missing is reported when it trains);
-    return the installed libraries' names."""
+    section runs on its defaults; one whose plugin is missing is reported when it trains) and
+    the variants train.variants lists; return the installed libraries' names."""
+    from dlcompare.host import entries
     from dlcompare.host.plugins import load_registry
 
     registry = load_registry()
     for library, trainer in registry.trainers.items():
         if library in params:
             trainer.resolve_params(params[library])
+    entries.check(params, registry)
     return set(registry.trainers)
 
 

@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 from dlcompare import glossary as G
 from dlcompare.host.devices import nvidia_present
 from dlcompare.host.plugins import check_matrix, load_registry
-from dlcompare.host.training import plugin_version, resolved_params
+from dlcompare.host import entries
 from dlcompare.errors import UserError
 from dlcompare.params import apply_overrides, parse_override, validate as validate_params
 
@@ -55,13 +55,9 @@ def dlcompare(command):
 
 
 def section(*keys):
-    """Parameter values a rule depends on (Snakemake re-runs a job when they change); a library's
-    key stands for its resolved settings."""
+    """Parameter values a rule depends on (Snakemake re-runs a job when they change)."""
     out = {}
     for key in keys:
-        if key in LIBRARY_SETTINGS:
-            out[key] = LIBRARY_SETTINGS[key]
-            continue
         node = config
         for part in key.split("."):
             node = node.get(part, {}) if isinstance(node, dict) else None
@@ -70,31 +66,34 @@ def section(*keys):
 
 
 TRAIN = config["train"]
-
-
-def _library_settings(library):
-    """What a library's runs depend on: its section with the plugin's defaults filled in, and
-    the plugin package's version (a new version re-runs its runs)."""
-    return {"params": resolved_params(config, library, REGISTRY),
-            "plugin_version": plugin_version(REGISTRY, library)}
-
-
+# An entry is a library's base recipe (train.libraries) or a variant (train.variants). DVC's
+# matrix iterates one list, so each has its own rules there; the same two pairs here keep the
+# DAGs equal (tests/test_dag_parity.py).
+LIBRARIES, VARIANTS = list(TRAIN["libraries"]), list(TRAIN.get("variants") or [])
+ENTRIES = LIBRARIES + VARIANTS
 try:
-    LIBRARY_SETTINGS = {library: _library_settings(library) for library in TRAIN["libraries"]}
+    # What each entry's runs depend on (resolved section, plugin version): a settings rule
+    # writes it to results/settings/<entry>.json and reruns when it changes (params trigger).
+    SETTINGS = {entry: entries.settings(config, entry, REGISTRY) for entry in ENTRIES}
 except UserError as exc:
     raise WorkflowError(str(exc))
 GPU_PER_JOB = 1 if TRAIN["device"] == "cuda" or (TRAIN["device"] == "auto" and nvidia_present()) else 0
 
 
-# One run directory per (library, arch, seed), as in dvc.yaml's train matrix.
-RUN = G.run_dir(G.RESULTS_DIR, "{library}", "{arch}", "{seed}")
+def one_of(names):
+    """A wildcard constraint matching exactly these names (never matches when there are none)."""
+    return "|".join(names) if names else "(?!)"
+
+
+# One run directory per (entry, arch, seed), as in dvc.yaml's train matrices.
+RUN = G.run_dir(G.RESULTS_DIR, "{entry}", "{arch}", "{seed}")
 RUN_OUTPUTS = [G.HISTORY, G.PROBS["valid"], G.PROBS["test"], G.RUN_INFO, G.METRICS]
 
 wildcard_constraints:
-    library="[a-z][a-z0-9_]*",
+    entry="[a-z][a-z0-9_]*",
     arch="[a-z][a-z0-9_]*",
     seed="[0-9]+",
 
 
 def run_files(name):
-    return expand(f"{RUN}/{name}", library=TRAIN["libraries"], arch=TRAIN["archs"], seed=TRAIN["seeds"])
+    return expand(f"{RUN}/{name}", entry=ENTRIES, arch=TRAIN["archs"], seed=TRAIN["seeds"])

@@ -9,6 +9,7 @@ rule report:
         run_files(G.HISTORY),
         run_files(G.RUN_INFO),
         run_files(G.METRICS),
+        [G.settings_file(entry) for entry in ENTRIES],
         # What the memoir is made from besides the runs: templates, course tables, the thesis's
         # published values, and the code that renders it (the same list as dvc.yaml's deps).
         "reports/templates",
@@ -19,7 +20,7 @@ rule report:
         report(directory(G.REPORT_DIR), patterns=["memoir.{ext}"], caption="../../reports/caption.rst",
                category="Memoir"),
     params:
-        p=section("report", "train", "torch", "fastai", "keras"),
+        p=section("report", "train"),
     log:
         "logs/report.log",
     message:

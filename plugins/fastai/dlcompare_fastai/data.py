@@ -54,8 +54,9 @@ class ArraySource:
 def augmentation(cfg: dict) -> list:
     """Thesis Table 4.1: fastai's aug_transforms() plus vertical flip. With flip_vert=True fastai
     replaces its horizontal Flip with Dihedral (one of the 8 symmetries of the square), as fastai
-    v1's get_transforms(flip_vert=True) did in the thesis; flip_vert=false gives plain flips."""
-    return aug_transforms(flip_vert=cfg["flip_vert"], max_rotate=cfg["max_rotate"],
+    v1's get_transforms(flip_vert=True) did in the thesis; flip_vert=false gives plain flips and
+    do_flip=false none (label-preserving for digits)."""
+    return aug_transforms(do_flip=cfg["do_flip"], flip_vert=cfg["flip_vert"], max_rotate=cfg["max_rotate"],
                           max_zoom=cfg["max_zoom"], max_lighting=cfg["max_lighting"])
 
 

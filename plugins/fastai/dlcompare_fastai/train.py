@@ -57,7 +57,8 @@ def recipe_summary(run: Run, cfg: dict) -> dict:
         "moms": list(cfg["moms"]), "weight_decay": cfg["weight_decay"], "train_bn": True,
         "one_cycle": recipe.ONE_CYCLE,
         "phase1": cfg["phase1"], "phase2": cfg["phase2"],
-        "augment": {**augment, "flip": "dihedral (8 symmetries)" if augment["flip_vert"] else "horizontal"},
+        "augment": {**augment, "flip": ("none" if not augment["do_flip"] else
+                                       "dihedral (8 symmetries)" if augment["flip_vert"] else "horizontal")},
         "batch_size": run.batch_size, "image_size": run.image_size,
         "use_lr_find": cfg["use_lr_find"], "lr_find_iterations": cfg["lr_find_iterations"],
         "precision": "float32",

@@ -34,7 +34,7 @@ from dlcompare import glossary, params as params_mod, testing
 from dlcompare.data import splitcache
 from dlcompare.glossary import EVAL_SPLITS, HISTORY, METRICS, PHASES, PROBS, RUN_INFO
 from dlcompare.host.plugins import load_registry
-from dlcompare.host.training import library_params
+from dlcompare.host.entries import library_params
 from dlcompare.kit import ledger as ledger_mod
 
 SEED = 0
@@ -146,7 +146,7 @@ def permute_eval_rows(root: Path) -> dict[str, np.ndarray]:
 def train_subprocess(project: Path, library: str, arch: str, seed: int, env: dict | None = None,
                      expect: int = 0) -> None:
     """`dlcompare train` in its own process (TensorFlow keeps its memory for the process's life)."""
-    cmd = [sys.executable, "-m", "dlcompare.cli", "train", "--library", library,
+    cmd = [sys.executable, "-m", "dlcompare.cli", "train", "--entry", library,
            "--arch", arch, "--seed", str(seed)]
     with open(project / "train.log", "a", encoding="utf-8") as log:
         done = subprocess.run(cmd, cwd=project, stdout=log, stderr=subprocess.STDOUT,

@@ -61,7 +61,7 @@ class Trainer:
 
 @dataclasses.dataclass
 class Run:
-    """Everything a trainer needs for one (library, arch, seed) run."""
+    """Everything a trainer needs for one (entry, arch, seed) run; ``library`` is the plugin's."""
 
     library: str
     arch: str
@@ -78,6 +78,12 @@ class Run:
     params: dict                # the library's own params section, defaults filled in
     all_params: dict = dataclasses.field(repr=False, default_factory=dict)
     log: Callable[[str], None] = print
+    variant: str | None = None  # the variant this run trains (params ``variants:``); None: base recipe
+
+    @property
+    def entry(self) -> str:
+        """What the run is filed under: the variant's name, else the library's."""
+        return self.variant or self.library
 
     @property
     def n_classes(self) -> int:
@@ -85,7 +91,7 @@ class Run:
 
     @property
     def prefix(self) -> str:
-        return f"{self.library}/{self.arch}/seed{self.seed}"
+        return f"{self.entry}/{self.arch}/seed{self.seed}"
 
     def load(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """(images uint8 N x S x S x 3 RGB, labels int64 N) in manifest row order."""

@@ -129,15 +129,19 @@ def load_registry(builtins: tuple | None = None) -> Registry:
 
 
 def check_matrix(params: dict, registry: Registry | None = None) -> None:
-    """Every library of train.libraries has an installed plugin that trains every arch of
-    train.archs: a typo fails when params are read, not after download, clean and split."""
+    """Every entry of the profile (train.libraries, train.variants) has an installed plugin that
+    trains every arch of train.archs: a typo fails when params are read, not after download,
+    clean and split."""
     registry = registry or load_registry()
     train = params["train"]
-    for library in train["libraries"]:
+    declared = params.get("variants") or {}
+    for entry in train["libraries"] + list(train.get("variants") or []):
+        key = f"variants.{entry}.library" if entry in declared else "train.libraries"
+        library = declared[entry]["library"] if entry in declared else entry
         try:
             trainer = registry.get(library)
         except UserError as exc:
-            raise UserError(f"train.libraries: {exc}") from None
+            raise UserError(f"{key}: {exc}") from None
         for arch in train["archs"]:
             if arch not in trainer.architectures:
                 raise UserError(f"train.archs: library {library!r} has no architecture {arch!r} "

@@ -3,8 +3,8 @@ report, so a memoir never mixes runs of another dataset or of other parameters.
 
 ``trained_on`` = {"manifest_sha256": sha256 of data/split/manifest.csv, "classes": classes.json,
 "params_fingerprint": sha256 of the canonical JSON of the params that determine the run: the
-``data`` section, the ``train`` section without the matrix keys (libraries, archs, seeds: they
-name the run, they do not change it) and the library's own section}. One function computes it
+``data`` section, the ``train`` section without the matrix keys (libraries, variants, archs,
+seeds: they name the run, they do not change it) and the entry's resolved section}. One function computes it
 for `dlcompare train` and for `dlcompare report`.
 """
 
@@ -18,7 +18,7 @@ from dlcompare.glossary import MANIFEST, RUN_INFO
 from dlcompare.data import splitcache
 
 KEY = "trained_on"
-MATRIX_KEYS = ("libraries", "archs", "seeds")
+MATRIX_KEYS = ("libraries", "variants", "archs", "seeds")
 
 
 def params_fingerprint(params: dict, library_section: dict) -> str:

@@ -1,4 +1,4 @@
-"""`dlcompare train`: one (library, arch, seed) run, published atomically with its metrics.
+"""`dlcompare train`: one (entry, arch, seed) run, published atomically with its metrics.
 
 The trainer writes into a staging directory next to the run directory; the core checks the
 artifacts, adds metrics.json, then swaps the whole directory into place. A run directory is
@@ -26,30 +26,15 @@ from dlcompare.host import contract, devices, evaluate, gpus, machine, provenanc
 from dlcompare import atomic, glossary
 from dlcompare.data import splitcache
 from dlcompare.errors import UserError
+from dlcompare.host import entries
+from dlcompare.host.entries import lookup, plugin_version, resolved_params
 from dlcompare.host.plugins import Registry, load_registry
-
-
-def library_params(params: dict, library: str) -> dict:
-    """The library's own top-level section as given (named after it; may be empty or absent)."""
-    return dict(params.get(library) or {})
-
-
-def plugin_version(registry: Registry, library: str) -> str:
-    """The version of the plugin package that provides ``library`` (a change of it reruns runs)."""
-    dist = registry.distributions.get(library, "unknown")
-    return dist.rpartition(" ")[2] if " " in dist else dist
-
-
-def resolved_params(params: dict, library: str, registry: Registry | None = None) -> dict:
-    """The library's section with its plugin's defaults filled in: what its runs train with, and
-    what their params fingerprint is computed from (by `train`, the Snakefile and the report)."""
-    trainer = (registry or load_registry()).get(library)
-    return trainer.resolve_params(library_params(params, library))
 
 
 def core_fields(run: contract.Run, registry: Registry) -> dict:
     """What the core adds to every run.json (the one place for run.json keys the core owns)."""
-    return {"params": run.params, "plugin_version": plugin_version(registry, run.library),
+    return {"entry": run.entry, "variant": run.variant, "params": run.params,
+            "plugin_version": plugin_version(registry, run.library),
             "host": machine.describe(run.device, run.threads)}
 
 
@@ -111,28 +96,32 @@ def publish(staging: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def train(params: dict, library: str, arch: str, seed: int, log=print,
+def train(params: dict, entry: str, arch: str, seed: int, log=print,
           registry: Registry | None = None, fresh: bool = False) -> Path:
-    """Train one run into results/runs/<library>/<arch>/seed<seed>/ and return that path.
+    """Train one run into results/runs/<entry>/<arch>/seed<seed>/ and return that path.
 
-    ``fresh``: discard the run's checkpoint and start from epoch 1.
+    ``entry``: a library's base recipe (its name) or a variant. ``fresh``: discard the run's
+    checkpoint and start from epoch 1.
     """
     registry = registry or load_registry()
-    trainer = registry.get(library)
+    spec = lookup(params, entry)
+    trainer = entries.trainer(params, entry, registry)
     if arch not in trainer.architectures:
-        raise UserError(f"library {library!r} has no architecture {arch!r} "
+        raise UserError(f"library {spec.library!r} has no architecture {arch!r} "
                         f"(it supports: {', '.join(trainer.architectures)})")
-    section = resolved_params(params, library, registry)
-    checkpoint_dir = Path(glossary.checkpoint_dir(library, arch, seed))
-    with run_lock(checkpoint_dir, f"{library}/{arch}/seed{seed}"):
+    section = resolved_params(params, entry, registry)
+    checkpoint_dir = Path(glossary.checkpoint_dir(entry, arch, seed))
+    with run_lock(checkpoint_dir, f"{entry}/{arch}/seed{seed}"):
         if fresh:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        return _train(params, trainer, registry, section, arch, int(seed), checkpoint_dir, log)
+        return _train(params, trainer, registry, spec.variant, section, arch, int(seed),
+                      checkpoint_dir, log)
 
 
-def _train(params: dict, trainer: contract.Trainer, registry: Registry, section: dict, arch: str,
-           seed: int, checkpoint_dir: Path, log) -> Path:
+def _train(params: dict, trainer: contract.Trainer, registry: Registry, variant: str | None,
+           section: dict, arch: str, seed: int, checkpoint_dir: Path, log) -> Path:
     library = trainer.name
+    entry = variant or library
     tp = params["train"]
     requested = tp.get("device", "auto")
     gpus.claim(requested, log=log)   # several GPUs and no CUDA_VISIBLE_DEVICES: take a free one
@@ -141,7 +130,7 @@ def _train(params: dict, trainer: contract.Trainer, registry: Registry, section:
     split_dir = Path(glossary.SPLIT_DIR)
     classes = splitcache.load_classes(split_dir)
     trained_on = provenance.trained_on(params, section, split_dir)   # before: the split may change meanwhile
-    final = Path(glossary.run_dir(glossary.RESULTS_DIR, library, arch, seed))
+    final = Path(glossary.run_dir(glossary.RESULTS_DIR, entry, arch, seed))
     staging = staging_dir(final)
     remove_path(staging)   # left by a killed attempt (a folder, or anything else in the way)
     staging.mkdir(parents=True)
@@ -152,7 +141,7 @@ def _train(params: dict, trainer: contract.Trainer, registry: Registry, section:
         pretrained=tp.get("pretrained", "none"), image_size=params["data"]["image_size"],
         batch_size=tp.get("batch_size", 32), threads=tp.get("threads", 2), classes=classes,
         split_dir=split_dir, out_dir=staging, checkpoint_dir=checkpoint_dir,
-        params=section, all_params=params, log=log)
+        params=section, all_params=params, log=log, variant=variant)
     seed_everything(int(seed))
     log(f"{run.prefix}: training on {devices.describe(device)} ({len(classes)} classes)"
         f"{devices.scheduler_note()}")

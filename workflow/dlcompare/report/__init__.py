@@ -58,9 +58,9 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
         "provenance": origin,
         "numbers": numbering.numbers(figs, present + ["moocs", "matrix"]),
         "pdf_built": render.tex_available(),
-        "run_files": [{"run": f"{r.library}/{r.arch}/seed{r.seed}",
-                       "metrics": f"../../{G.run_dir(G.RESULTS_DIR, r.library, r.arch, r.seed)}/{G.METRICS}",
-                       "info": f"../../{G.run_dir(G.RESULTS_DIR, r.library, r.arch, r.seed)}/{G.RUN_INFO}"}
+        "run_files": [{"run": f"{r.entry}/{r.arch}/seed{r.seed}",
+                       "metrics": f"../../{G.run_dir(G.RESULTS_DIR, r.entry, r.arch, r.seed)}/{G.METRICS}",
+                       "info": f"../../{G.run_dir(G.RESULTS_DIR, r.entry, r.arch, r.seed)}/{G.RUN_INFO}"}
                       for r in inputs.runs if r.ok],
         "figures": figs,
         "discussion": discussion.write(runs, params, thesis, n_classes, images),
@@ -84,7 +84,7 @@ def notices(inputs: collect.Inputs) -> list[str]:
     if stale:
         out.append(f"{len(stale)} run(s) left out as stale, trained on another split or with other "
                    f"parameters than the current ones: "
-                   + ", ".join(f"{r.library}/{r.arch}/seed{r.seed}" for r in stale)
+                   + ", ".join(f"{r.entry}/{r.arch}/seed{r.seed}" for r in stale)
                    + f" ({stale[0].reason.removeprefix('stale: ')}). Train them again to include them.")
     for stage, report, key in (("clean", inputs.cleaning, "constant_colour"),
                                ("split", inputs.split, "constant_images")):
@@ -117,7 +117,7 @@ def build_report(params: dict, log=print) -> Path:
     stale = [r for r in inputs.runs if r.status == collect.STALE]
     if stale:
         log(f"warning: {len(stale)} stale run(s) left out of the memoir ({stale[0].reason.removeprefix('stale: ')}): "
-            + ", ".join(f"{r.library}/{r.arch}/seed{r.seed}" for r in stale) + "; train them again")
+            + ", ".join(f"{r.entry}/{r.arch}/seed{r.seed}" for r in stale) + "; train them again")
     if error:
         raise UserError(error)
     if not n_ok:

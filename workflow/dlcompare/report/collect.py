@@ -18,14 +18,14 @@ from dlcompare.data.splitting import SPLIT_REPORT
 from dlcompare.errors import UserError
 from dlcompare.host import provenance
 from dlcompare.host.plugins import load_registry
-from dlcompare.host.training import library_params, resolved_params
+from dlcompare.host.entries import library_params, lookup, resolved_params
 
 OK, MISSING, FAILED, STALE = "ok", "missing", "failed", "stale"
 
 
 @dataclasses.dataclass
 class RunResult:
-    library: str
+    entry: str                        # a library's base recipe (its name) or a variant
     arch: str
     seed: int
     status: str                       # ok | missing | failed | stale (another split or params)
@@ -33,6 +33,10 @@ class RunResult:
     info: dict = dataclasses.field(default_factory=dict)       # run.json
     metrics: dict = dataclasses.field(default_factory=dict)    # metrics.json
     history: pd.DataFrame | None = None                        # history.csv
+    library: str = ""                 # the plugin that trained it (= entry for a base recipe)
+
+    def __post_init__(self):
+        self.library = self.library or self.entry
 
     @property
     def ok(self) -> bool:
@@ -56,12 +60,12 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def read_run(library: str, arch: str, seed: int, results: Path,
-             current: dict | None = None) -> RunResult:
+def read_run(entry: str, arch: str, seed: int, results: Path,
+             current: dict | None = None, library: str = "") -> RunResult:
     """One expected run; ``ok`` needs a readable metrics.json (the trainer's last artifact) and,
     given ``current`` (provenance.trained_on now), a run trained on that split and those params."""
-    folder = Path(G.run_dir(str(results), library, arch, seed))
-    run = RunResult(library, arch, int(seed), MISSING)
+    folder = Path(G.run_dir(str(results), entry, arch, seed))
+    run = RunResult(entry, arch, int(seed), MISSING, library=library)
     if not folder.is_dir():
         run.reason = "not run (no run directory)"
         return run
@@ -105,8 +109,9 @@ def with_step(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def expected_runs(params: dict) -> list[tuple[str, str, int]]:
+    """(entry, arch, seed) of every run the profile asks for."""
     train = params["train"]
-    return list(itertools.product(train["libraries"], train["archs"], train["seeds"]))
+    return list(itertools.product(G.entries(train), train["archs"], train["seeds"]))
 
 
 def collect(params: dict, root: str | Path = ".") -> Inputs:
@@ -122,16 +127,17 @@ def collect(params: dict, root: str | Path = ".") -> Inputs:
     results = root / G.RESULTS_DIR
     current = {}
     registry = load_registry()
-    for lib in params["train"]["libraries"]:
+    for entry in G.entries(params["train"]):
         try:
-            section = resolved_params(params, lib, registry)
+            section = resolved_params(params, entry, registry)
         except UserError:     # its plugin is not installed here: compare the section as given
-            section = library_params(params, lib)
+            section = library_params(params, lookup(params, entry).library)
         try:
-            current[lib] = provenance.trained_on(params, section, split_dir)
+            current[entry] = provenance.trained_on(params, section, split_dir)
         except UserError:     # no split: nothing can be matched against it
-            current[lib] = None
-    runs = [read_run(lib, arch, seed, results, current[lib]) for lib, arch, seed in expected_runs(params)]
+            current[entry] = None
+    runs = [read_run(entry, arch, seed, results, current[entry], lookup(params, entry).library)
+            for entry, arch, seed in expected_runs(params)]
     return Inputs(params=params, classes=list(classes or []),
                   cleaning=_read_json(results / G.CLEANING_REPORT),
                   split=_read_json(results / SPLIT_REPORT), split_counts=counts, runs=runs)

@@ -24,7 +24,7 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 
 def _stats(ok: pd.DataFrame, column: str) -> pd.DataFrame:
-    s = ok.groupby("library")[column].agg(["mean", "std", "count"]).dropna(subset=["mean"])
+    s = ok.groupby("entry")[column].agg(["mean", "std", "count"]).dropna(subset=["mean"])
     return s.sort_values("mean", ascending=False)
 
 
@@ -76,7 +76,7 @@ def time_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
     (fast, a), (slow, b) = list(per_epoch.iterrows())[:2]
     out = [f"Per epoch, {fast} trains fastest on {arch}: {a['mean']:.2f} s against {b['mean']:.2f} s "
            f"for {slow} ({b['mean'] / a['mean']:.1f}× as long)." if a["mean"] > 0 else ""]
-    epochs = ok.groupby("library")["epochs"].mean()
+    epochs = ok.groupby("entry")["epochs"].mean()
     total = _stats(ok, "train_seconds").sort_values("mean")
     if epochs.nunique() > 1:
         out.append("The libraries ran different numbers of epochs (" + ", ".join(
@@ -91,7 +91,7 @@ def time_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
 
 def target_sentence(arch: str, ok: pd.DataFrame, target: float) -> str:
     parts, never = [], []
-    for lib, sub in ok.groupby("library", sort=False):
+    for lib, sub in ok.groupby("entry", sort=False):
         reached = sub["epochs_to_target"].dropna()
         if reached.empty:
             never.append(lib)
@@ -107,7 +107,7 @@ def target_sentence(arch: str, ok: pd.DataFrame, target: float) -> str:
 
 
 def overall_sentences(ok: pd.DataFrame) -> list[str]:
-    means = ok.groupby(["arch", "library"])["valid_accuracy"].mean().unstack()
+    means = ok.groupby(["arch", "entry"])["valid_accuracy"].mean().unstack()
     means = means.dropna(thresh=2)
     if len(means) < 2:
         return []
@@ -126,8 +126,8 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
     library's loss is plain cross-entropy; Keras adds its L2 penalty)."""
     if "reported_valid_loss" not in ok.columns:
         return []
-    diff = (ok["reported_valid_loss"] - ok["valid_loss"]).groupby(ok["library"]).mean().dropna()
-    core = ok.groupby("library")["valid_loss"].mean()
+    diff = (ok["reported_valid_loss"] - ok["valid_loss"]).groupby(ok["entry"]).mean().dropna()
+    core = ok.groupby("entry")["valid_loss"].mean()
     if diff.empty:
         return []
     close = [lib for lib, d in diff.items() if abs(d) <= 0.02 + 0.05 * core[lib]]
@@ -145,11 +145,11 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
         why = (f"; {lib} adds its L2 penalty ({lib}.l2 = {l2:g}) to the loss it reports" if
                isinstance(l2, (int, float)) and l2 > 0 else "; its loss is not plain cross-entropy")
         out.append(("but " if close and lib == apart[0] else "") + f"{lib} reports "
-                   f"{ok.loc[ok['library'] == lib, 'reported_valid_loss'].mean():.3f} against a cross-entropy "
+                   f"{ok.loc[ok['entry'] == lib, 'reported_valid_loss'].mean():.3f} against a cross-entropy "
                    f"of {core[lib]:.3f} ({diff[lib]:+.3f}){why}.")
-    penalty = ok.groupby("library")["loss_penalty"].mean().dropna() \
+    penalty = ok.groupby("entry")["loss_penalty"].mean().dropna() \
         if "loss_penalty" in ok.columns else pd.Series(dtype=float)
-    every = ok.groupby("library")["loss_penalty_all_kernels"].mean() \
+    every = ok.groupby("entry")["loss_penalty_all_kernels"].mean() \
         if "loss_penalty_all_kernels" in ok.columns else pd.Series(dtype=float)
     for lib, value in penalty.items():
         if value > 0:
@@ -178,7 +178,7 @@ def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str
     out = [f"For reference, the thesis (one seed, ISIC, GPU) reported fastai ahead of Keras in validation "
            f"accuracy by {gap:.3f} on average over its {len(acc)} models, and {pe['keras'] / pe['fastai']:.1f}× "
            "as many seconds per epoch for Keras as for fastai."]
-    ours = ok.groupby(["arch", "library"])["valid_accuracy"].mean().unstack()
+    ours = ok.groupby(["arch", "entry"])["valid_accuracy"].mean().unstack()
     if {"fastai", "keras"} <= set(ours.columns) and ours[["fastai", "keras"]].dropna().shape[0]:
         both = ours[["fastai", "keras"]].dropna()
         here = (both["fastai"] - both["keras"]).mean()
@@ -193,8 +193,8 @@ def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str
         else:
             agree = "the same direction" if here * gap > 0 else "the opposite direction"
             pair = ok[ok["arch"].isin(both.index)]
-            iv = stats.gap_interval(pair.loc[pair["library"] == "fastai", "valid_accuracy"],
-                                    pair.loc[pair["library"] == "keras", "valid_accuracy"])
+            iv = stats.gap_interval(pair.loc[pair["entry"] == "fastai", "valid_accuracy"],
+                                    pair.loc[pair["entry"] == "keras", "valid_accuracy"])
             sure = (f" (95 % interval {iv.text(signed=True).split(' ', 1)[1]})" + (
                     "" if iv.excludes(0) else ", but the interval includes 0, so these seeds do not "
                     "establish it") if iv.known else " (one seed: no interval, so not established)")
@@ -210,12 +210,15 @@ def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None, n_class
     ok = runs[runs["status"] == "ok"]
     expected, done = len(runs), len(ok)
     train = params["train"]
-    paragraphs = [f"{done} of the {expected} expected runs finished ({plural(len(train['libraries']), 'library', 'libraries')}"
+    variants = len(train.get("variants") or [])
+    what = plural(len(train["libraries"]), "library", "libraries") + (
+        f" and {plural(variants, 'variant')}" if variants else "")
+    paragraphs = [f"{done} of the {expected} expected runs finished ({what}"
                   f" × {plural(len(train['archs']), 'model')} × {plural(len(train['seeds']), 'seed')})."
                   + ("" if done == expected else " Missing runs are left out of every comparison below.")]
     if ok.empty:
         return paragraphs + ["No run finished, so there are no results to discuss yet."]
-    libraries = list(dict.fromkeys(ok["library"]))
+    libraries = list(dict.fromkeys(ok["entry"]))
     if len(libraries) == 1:
         m = ok["valid_accuracy"]
         paragraphs.append(f"Only {libraries[0]} has finished runs, so there is no comparison between "

@@ -16,9 +16,10 @@ import math
 
 import pandas as pd
 
+from dlcompare import glossary as G
 from dlcompare.glossary import PHASES
 from dlcompare.report.collect import Inputs
-from dlcompare.report.tables import Cell, Table, fmt_value, flatten, mean_std, model_groups
+from dlcompare.report.tables import Cell, Table, fmt_value, flatten, mean_std, model_groups, recorded_params
 
 LR_FIND = "lr_find"
 
@@ -56,7 +57,7 @@ def loss_table(inputs: Inputs, runs: pd.DataFrame) -> Table | None:
                     "its plugin reports it." if extra else "")
                  + (" L2, every kernel: the same penalty over every kernel, frozen ones included, as "
                     "tf.keras 2 counted it in the thesis." if len(extra) > 1 else ""),
-                 ["Model", "Library", "Seeds", "Reported valid loss", "Cross-entropy (core)",
+                 ["Model", "Entry", "Seeds", "Reported valid loss", "Cross-entropy (core)",
                   "Difference", "Reported train loss"] + [label for _, label in extra], rows)
 
 
@@ -70,7 +71,7 @@ def lr_find_runs(inputs: Inputs) -> dict:
         for phase in PHASES:
             result = results.get(phase)
             if isinstance(result, dict) and isinstance(result.get("suggestions"), dict):
-                found.setdefault((run.arch, run.library, phase), []).append((run.seed, result))
+                found.setdefault((run.arch, run.entry, phase), []).append((run.seed, result))
     return found
 
 
@@ -83,14 +84,14 @@ def _rate(values: list[float]) -> Cell:
     return Cell(f"{lo:.1e}" if f"{lo:.1e}" == f"{hi:.1e}" else f"{lo:.1e}–{hi:.1e}", mean)
 
 
-def _used_rate(inputs: Inputs, arch: str, library: str, phase: str, seed):
-    """The rate a run trained the phase with: what it recorded, else its library's params."""
+def _used_rate(inputs: Inputs, arch: str, entry: str, phase: str, seed):
+    """The rate a run trained the phase with: what it recorded, else its entry's settings."""
     for run in inputs.runs:
-        if (run.arch, run.library, run.seed) == (arch, library, seed):
+        if (run.arch, run.entry, run.seed) == (arch, entry, seed):
             recorded = ((run.info.get("extras") or {}).get("learning_rates") or {}).get(phase)
             if isinstance(recorded, dict) and recorded.get("lr") is not None:
                 return recorded["lr"]
-    return ((inputs.params.get(library) or {}).get(phase) or {}).get("lr")
+    return (recorded_params(inputs, entry).get(phase) or {}).get("lr")
 
 
 def lr_find_table(inputs: Inputs) -> Table | None:
@@ -104,7 +105,7 @@ def lr_find_table(inputs: Inputs) -> Table | None:
     rows = []
     train = inputs.params["train"]
     for arch in train["archs"]:
-        for library in train["libraries"]:
+        for library in G.entries(train):
             for phase in PHASES:
                 results = found.get((arch, library, phase))
                 if not results:
@@ -120,7 +121,7 @@ def lr_find_table(inputs: Inputs) -> Table | None:
                  "over seeds when they differ), next to the rate each phase was trained with, as the runs "
                  "recorded it (the parameters' fixed rates unless the library trained at the finder's "
                  "suggestion).",
-                 ["Model", "Library", "Phase", "Seeds", *names, "Rate used"], rows, 3)
+                 ["Model", "Entry", "Phase", "Seeds", *names, "Rate used"], rows, 3)
 
 
 def _skip(key: str, value) -> bool:
@@ -132,11 +133,11 @@ def extras_table(inputs: Inputs, limit: int = 40) -> Table | None:
     agrees, else one row per model (numbers: mean ± std over seeds)."""
     rows = []
     train = inputs.params["train"]
-    for library in train["libraries"]:
+    for library in G.entries(train):
         values: dict[str, dict[str, list]] = {}
         for arch in train["archs"]:
             for run in inputs.runs:
-                if not (run.ok and run.library == library and run.arch == arch):
+                if not (run.ok and run.entry == library and run.arch == arch):
                     continue
                 for key, value in flatten(run.info.get("extras") or {}).items():
                     if isinstance(value, (list, tuple)) and len(value) <= 6 and all(
@@ -159,4 +160,4 @@ def extras_table(inputs: Inputs, limit: int = 40) -> Table | None:
         return None
     return Table("extras", "Library-specific settings and results each plugin reported under "
                  "run.json extras (one row when every model and seed agrees; numbers: mean ± std "
-                 "over seeds).", ["Library", "Model", "Key", "Value"], rows, 4)
+                 "over seeds).", ["Entry", "Model", "Key", "Value"], rows, 4)

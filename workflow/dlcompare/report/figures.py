@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from dlcompare import glossary as G  # noqa: E402
 from dlcompare.glossary import PHASES, SPLITS  # noqa: E402
 from dlcompare.report.collect import Inputs, own_losses  # noqa: E402
 from dlcompare.report.extras import lr_find_runs  # noqa: E402
@@ -112,12 +113,12 @@ def overview_figure(inputs: Inputs, runs: pd.DataFrame, out: Path) -> Figure | N
     ok = runs[runs["status"] == "ok"]
     if ok.empty:
         return None
-    libraries = inputs.params["train"]["libraries"]
+    libraries = G.entries(inputs.params["train"])
     theme()
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.2))
     for ax, column, label in ((axes[0], "valid_accuracy", "validation accuracy"),
                               (axes[1], "seconds_per_epoch", "training seconds per epoch")):
-        kwargs = dict(data=ok, x="arch", y=column, hue="library", hue_order=libraries,
+        kwargs = dict(data=ok, x="arch", y=column, hue="entry", hue_order=libraries,
                       order=inputs.params["train"]["archs"], palette=palette(libraries), ax=ax)
         several = len(libraries) > 1          # seaborn cannot dodge a single hue level
         sns.stripplot(dodge=several, alpha=0.6, legend=False, **kwargs)
@@ -146,9 +147,9 @@ def core_train_loss(run) -> list[float]:
 def curves_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
     """Cross-entropy (top: train and validation) and validation accuracy (bottom) per epoch; one
     column per library, one colour and marker per seed; the dotted line marks phase 2."""
-    libraries = inputs.params["train"]["libraries"]
+    libraries = G.entries(inputs.params["train"])
     target = inputs.params.get("report", {}).get("target_accuracy")
-    runs = {lib: [r for r in inputs.runs if r.arch == arch and r.library == lib and r.history is not None]
+    runs = {lib: [r for r in inputs.runs if r.arch == arch and r.entry == lib and r.history is not None]
             for lib in libraries}
     if not any(runs.values()):
         return None
@@ -197,11 +198,11 @@ def curves_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
 def confusion_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
     """Validation confusion matrices as shares of each actual class, two per row at a size where
     the numbers stay legible in print, with one colour bar."""
-    libraries = inputs.params["train"]["libraries"]
+    libraries = G.entries(inputs.params["train"])
     mats = {}
     for lib in libraries:
         found = [np.asarray(r.metrics["valid"]["confusion_matrix"]) for r in inputs.runs
-                 if r.ok and r.arch == arch and r.library == lib]
+                 if r.ok and r.arch == arch and r.entry == lib]
         if found:
             mats[lib] = (np.sum(found, axis=0), len(found))
     if not mats:
@@ -287,7 +288,7 @@ def lr_find_figure(inputs: Inputs, out: Path) -> Figure | None:
     found = lr_find_runs(inputs)
     curves = {key: [(seed, r) for seed, r in results if isinstance(r.get("curve"), dict)]
               for key, results in found.items()}
-    libraries = [lib for lib in inputs.params["train"]["libraries"]
+    libraries = [lib for lib in G.entries(inputs.params["train"])
                  if any(curves.get((a, lib, p)) for a in inputs.params["train"]["archs"] for p in PHASES)]
     if not libraries:
         return None

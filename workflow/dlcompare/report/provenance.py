@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dlcompare import glossary as G
 from dlcompare import params as params_mod
 from dlcompare.glossary import PHASES
 from dlcompare.host import machine
@@ -66,15 +67,15 @@ def thesis_epochs(thesis: pd.DataFrame | None) -> dict[str, tuple[int, int]]:
     return {lib: tuple(int(v) for v in row) for lib, row in first.iterrows()}
 
 
-def _epochs(inputs: Inputs, library: str) -> tuple:
+def _epochs(inputs: Inputs, entry: str) -> tuple:
     """Epochs per phase as the runs' histories count them (what ran), else the settings."""
     seen = {tuple(int((r.history["phase"] == p).sum()) for p in PHASES)
-            for r in inputs.runs if r.ok and r.library == library and r.history is not None}
+            for r in inputs.runs if r.ok and r.entry == entry and r.history is not None}
     if len(seen) == 1:
         return seen.pop()
     if seen:
         return tuple("–".join(str(v) for v in sorted({e[k] for e in seen})) for k in range(len(PHASES)))
-    section = recorded_params(inputs, library)
+    section = recorded_params(inputs, entry)
     return tuple((section.get(p) or {}).get("epochs") for p in PHASES)
 
 
@@ -99,7 +100,7 @@ def _machine(host: dict, gpu_used: bool) -> str:
 def build(inputs: Inputs, thesis: pd.DataFrame | None, now: datetime.datetime | None = None) -> Provenance:
     p = inputs.params
     train, data = p["train"], p["data"]
-    libraries = train["libraries"]
+    libraries = G.entries(train)
     ref = thesis_epochs(thesis)
     epochs = {lib: _epochs(inputs, lib) for lib in libraries}
     theirs = _differences(p, THESIS_PROFILE)
@@ -147,7 +148,7 @@ def build(inputs: Inputs, thesis: pd.DataFrame | None, now: datetime.datetime | 
         hardware = (_machine(machine.describe("cpu", train.get("threads")), False)
                     + " (the machine that built this memoir: the runs did not record theirs)")
     versions = []
-    for lib in libraries:
+    for lib in dict.fromkeys(r.library for r in inputs.runs):   # a variant runs its library's
         infos = [r.info for r in inputs.runs if r.ok and r.library == lib]
         if not infos:
             versions.append(f"{lib}: no finished run")

@@ -19,7 +19,7 @@ def chance(classes: int) -> float:
 
 
 def accuracy(ok: pd.DataFrame, library: str, images: int | None) -> stats.Interval:
-    acc = ok.loc[ok["library"] == library, "valid_accuracy"]
+    acc = ok.loc[ok["entry"] == library, "valid_accuracy"]
     return stats.accuracy_interval(acc, images)
 
 
@@ -27,7 +27,7 @@ def chance_note(ok: pd.DataFrame, n_classes: int, images: int | None) -> dict[st
     """{library: accuracy interval} for the libraries whose accuracy is at chance level."""
     level = chance(n_classes)
     out = {}
-    for library in dict.fromkeys(ok["library"]):
+    for library in dict.fromkeys(ok["entry"]):
         interval = accuracy(ok, library, images)
         if stats.at_chance(interval, level):
             out[library] = interval
@@ -55,7 +55,7 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
     thesis_classes = 7                                   # Skin Cancer ISIC after cleaning (thesis 4.2.1)
     level = chance(n_classes)
     at = chance_note(ok, n_classes, images)
-    have = {A, B} <= set(ok["library"])
+    have = {A, B} <= set(ok["entry"])
     blocked = ("not evidence: " + ", ".join(f"{lib} at chance ({iv.text()})" for lib, iv in at.items()
                                             if lib in (A, B))) if any(lib in (A, B) for lib in at) else ""
     comparable = "yes" if same_setting else "direction only: other dataset, budget and hardware"
@@ -65,11 +65,11 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
 
     acc = thesis.pivot(index="arch", columns="library", values="valid_accuracy")
     t_gap = float((acc[A] - acc[B]).mean())
-    both = ok[ok["library"].isin([A, B])]
-    archs = [a for a in dict.fromkeys(both["arch"]) if {A, B} <= set(both.loc[both["arch"] == a, "library"])]
+    both = ok[ok["entry"].isin([A, B])]
+    archs = [a for a in dict.fromkeys(both["arch"]) if {A, B} <= set(both.loc[both["arch"] == a, "entry"])]
     pooled = both[both["arch"].isin(archs)]
-    gap = stats.gap_interval(pooled.loc[pooled["library"] == A, "valid_accuracy"],
-                             pooled.loc[pooled["library"] == B, "valid_accuracy"]) if have and archs \
+    gap = stats.gap_interval(pooled.loc[pooled["entry"] == A, "valid_accuracy"],
+                             pooled.loc[pooled["entry"] == B, "valid_accuracy"]) if have and archs \
         else stats.Interval(math.nan)
     rows.append([Cell(f"{A} ahead of {B} in validation accuracy (mean over models)"),
                  Cell(f"{t_gap:+.3f} ({len(acc)} models, 1 seed)"),
@@ -78,8 +78,8 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
                  Cell(comparable), Cell(_direction_verdict(gap, 0.0, True, blocked))])
 
     ahead = int((acc[A] > acc[B]).sum())
-    per_model = [stats.gap_interval(both.loc[(both["arch"] == a) & (both["library"] == A), "valid_accuracy"],
-                                    both.loc[(both["arch"] == a) & (both["library"] == B), "valid_accuracy"])
+    per_model = [stats.gap_interval(both.loc[(both["arch"] == a) & (both["entry"] == A), "valid_accuracy"],
+                                    both.loc[(both["arch"] == a) & (both["entry"] == B), "valid_accuracy"])
                  for a in archs]
     lead = sum(iv.estimate > 0 for iv in per_model)
     sure = sum(iv.known and iv.low > 0 for iv in per_model)
@@ -94,8 +94,8 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
     spe = thesis.assign(spe=(thesis["phase1_seconds"] + thesis["phase2_seconds"])
                         / (thesis["phase1_epochs"] + thesis["phase2_epochs"])).groupby("library")["spe"].mean()
     t_ratio = float(spe[B] / spe[A])
-    ratio = stats.ratio_interval(ok.loc[ok["library"] == B, "seconds_per_epoch"],
-                                 ok.loc[ok["library"] == A, "seconds_per_epoch"]) if have \
+    ratio = stats.ratio_interval(ok.loc[ok["entry"] == B, "seconds_per_epoch"],
+                                 ok.loc[ok["entry"] == A, "seconds_per_epoch"]) if have \
         else stats.Interval(math.nan)
     rows.append([Cell(f"{B} needs more seconds per epoch than {A} ({B} / {A})"), Cell(f"{t_ratio:.2f}×"),
                  Cell(ratio.text("{:.2f}×") if math.isfinite(ratio.estimate) else "not run",
@@ -104,7 +104,7 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
 
     keras_loss = thesis.loc[thesis["library"] == B, "valid_loss"]
     fastai_loss = thesis.loc[thesis["library"] == A, "valid_loss"]
-    k = ok[ok["library"] == B]
+    k = ok[ok["entry"] == B]
     diff = stats.mean_interval(k["reported_valid_loss"] - k["valid_loss"]) \
         if "reported_valid_loss" in ok.columns and len(k) else stats.Interval(math.nan)
     rows.append([Cell(f"{B}'s losses are not comparable with {A}'s (they include L2)"),
@@ -118,7 +118,7 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
                       "contradicts" if diff.known and diff.high < 0 else
                       "undecided (one seed: no interval)" if not diff.known else "undecided")])
 
-    reach = {lib: ok.loc[ok["library"] == lib, "epochs_to_target"] for lib in (A, B)}
+    reach = {lib: ok.loc[ok["entry"] == lib, "epochs_to_target"] for lib in (A, B)}
     def reached(lib):
         r = reach[lib].dropna()
         n = len(reach[lib])

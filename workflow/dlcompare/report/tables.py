@@ -13,12 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dlcompare import glossary as G
 from dlcompare.glossary import PHASES, SPLITS
+from dlcompare.host.entries import lookup
+from dlcompare.params import deep_merge
 from dlcompare.report.collect import Inputs, RunResult, own_losses
 
 QUALITY = (("accuracy", "Accuracy"), ("loss", "Cross-entropy"),
            ("balanced_accuracy", "Balanced accuracy"), ("macro_f1", "Macro-F1"))
-TEXT_COLUMNS = ["library", "arch", "status", "reason", "device", "library_version"]
+TEXT_COLUMNS = ["entry", "library", "arch", "status", "reason", "device", "library_version"]
 
 
 @dataclasses.dataclass
@@ -77,7 +80,7 @@ def epochs_to_target(history: pd.DataFrame | None, target: float) -> float:
 
 
 def run_row(run: RunResult, target: float) -> dict:
-    row = {"library": run.library, "arch": run.arch, "seed": run.seed, "status": run.status,
+    row = {"entry": run.entry, "library": run.library, "arch": run.arch, "seed": run.seed, "status": run.status,
            "reason": run.reason}
     if not run.ok:
         return row
@@ -126,9 +129,9 @@ def run_frame(inputs: Inputs) -> pd.DataFrame:
 
 
 def model_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds per (library, arch): summary_by_model.csv."""
+    """Mean and std over seeds per (entry, arch): summary_by_model.csv."""
     metrics = [c for c in runs.columns if c not in TEXT_COLUMNS and c != "seed"]
-    groups = runs.groupby(["library", "arch"], sort=False)
+    groups = runs.groupby(["entry", "library", "arch"], sort=False)
     out = groups.agg(runs_expected=("seed", "size"), runs_ok=("status", lambda s: int((s == "ok").sum())))
     if metrics:
         stats = groups[metrics].agg(["mean", "std"])
@@ -138,14 +141,14 @@ def model_frame(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def model_groups(inputs: Inputs, runs: pd.DataFrame):
-    """(arch, library, rows of that model) in params order, each with a seeds cell."""
+    """(arch, entry, rows of that model) in params order, each with a seeds cell."""
     train = inputs.params["train"]
     for arch in train["archs"]:
-        for library in train["libraries"]:
-            sub = runs[(runs["arch"] == arch) & (runs["library"] == library)]
+        for entry in G.entries(train):
+            sub = runs[(runs["arch"] == arch) & (runs["entry"] == entry)]
             ok = sub[sub["status"] == "ok"]
             seeds = Cell(f"{len(ok)}/{len(sub)}", len(ok), missing=ok.empty)
-            yield arch, library, ok, seeds
+            yield arch, entry, ok, seeds
 
 
 def quality_table(inputs: Inputs, runs: pd.DataFrame, split: str) -> Table:
@@ -158,7 +161,7 @@ def quality_table(inputs: Inputs, runs: pd.DataFrame, split: str) -> Table:
     return Table(f"results-{split}", f"Results on the {name} split: mean ± standard deviation over "
                  "seeds (one value when one seed ran). Cross-entropy is computed by the core from the "
                  "saved probabilities, identically for every library, so losses are comparable.",
-                 ["Model", "Library", "Seeds", *[label for _, label in QUALITY]], rows, text_cols=2)
+                 ["Model", "Entry", "Seeds", *[label for _, label in QUALITY]], rows, text_cols=2)
 
 
 def cost_table(inputs: Inputs, runs: pd.DataFrame) -> Table:
@@ -189,7 +192,7 @@ def cost_table(inputs: Inputs, runs: pd.DataFrame) -> Table:
     return Table("results-cost", f"Training cost per model: time per phase, epochs (phase 1 + "
                  f"phase 2), seconds per epoch, throughput, peak memory, and the first epoch whose "
                  f"validation accuracy reached {target:g} (report.target_accuracy).",
-                 ["Model", "Library", "Phase 1", "Phase 2", "Epochs", "s/epoch", "Train img/s",
+                 ["Model", "Entry", "Phase 1", "Phase 2", "Epochs", "s/epoch", "Train img/s",
                   "Infer. img/s", "Memory (MB)", f"Epochs to {target:g}"], rows)
 
 
@@ -198,10 +201,10 @@ def status_table(inputs: Inputs) -> Table | None:
     bad = [r for r in inputs.runs if not r.ok or r.reason]
     if not bad:
         return None
-    rows = [[Cell(r.library), Cell(r.arch), Cell(str(r.seed), r.seed), Cell(r.status, missing=not r.ok),
+    rows = [[Cell(r.entry), Cell(r.arch), Cell(str(r.seed), r.seed), Cell(r.status, missing=not r.ok),
              Cell(r.reason)] for r in bad]
     return Table("runs-missing", "Expected runs that did not finish or lack an artifact; they are "
-                 "left out of every mean above.", ["Library", "Model", "Seed", "Status", "Why"], rows, 5)
+                 "left out of every mean above.", ["Entry", "Model", "Seed", "Status", "Why"], rows, 5)
 
 
 def flatten(section: dict, prefix: str = "") -> dict[str, object]:
@@ -226,14 +229,15 @@ def fmt_value(value) -> str:
     return str(value)
 
 
-def recorded_params(inputs: Inputs, library: str) -> dict:
-    """The settings a library really ran with: run.json ``params`` (the resolved section, plugin
-    defaults included) of its first finished run, else its params.yaml section."""
+def recorded_params(inputs: Inputs, entry: str) -> dict:
+    """The settings an entry really ran with: run.json ``params`` (the resolved section, plugin
+    defaults included) of its first finished run, else what params.yaml gives it."""
     for run in inputs.runs:
-        if run.ok and run.library == library and isinstance(run.info.get("params"), dict):
+        if run.ok and run.entry == entry and isinstance(run.info.get("params"), dict):
             resolved = run.info["params"]
-            return resolved[library] if isinstance(resolved.get(library), dict) else resolved
-    return inputs.params.get(library) or {}
+            return resolved[run.library] if isinstance(resolved.get(run.library), dict) else resolved
+    spec = lookup(inputs.params, entry)
+    return deep_merge(inputs.params.get(spec.library) or {}, spec.overlay)
 
 
 def _rate(value) -> str:
@@ -359,10 +363,12 @@ CONFIG_ROWS = [
 
 
 def config_table(inputs: Inputs) -> Table:
-    """Table 4.1 as the thesis has it: one row per setting, one column per library, the same
-    concept on the same row, with units; read from what each run resolved (run.json ``params``)."""
+    """Table 4.1 as the thesis has it: one row per setting, one column per entry (library or
+    variant), the same concept on the same row, with units; read from what each run resolved
+    (run.json ``params``)."""
     p = inputs.params
-    libraries = p["train"]["libraries"]
+    libraries = G.entries(p["train"])
+    plugin = {entry: lookup(p, entry).library for entry in libraries}
     s = p["data"]["image_size"]
     shared = [("Input image", f"{s}×{s} px"), ("Batch size", f"{p['train'].get('batch_size')} images"),
               ("Initial weights", {"none": "random (from scratch)", "imagenet": "ImageNet"}.get(
@@ -370,12 +376,16 @@ def config_table(inputs: Inputs) -> Table:
               ("Seeds", ", ".join(str(x) for x in p["train"]["seeds"])),
               ("Threads per job", fmt_value(p["train"].get("threads")))]
     rows = [[Cell(key), *[Cell(value) for _ in libraries]] for key, value in shared]
+    if any(plugin[e] != e for e in libraries):     # variants ran: say what each one asks
+        rows.insert(0, [Cell("Recipe"), *[Cell("base recipe" if plugin[e] == e else
+                                               f"variant of {plugin[e]}: {lookup(p, e).description}".rstrip(": "),
+                                               breakable=True) for e in libraries]])
     sections = {lib: recorded_params(inputs, lib) for lib in libraries}
     used = {lib: {"phase1", "phase2"} for lib in libraries}
     for label, get, keys in CONFIG_ROWS:
         cells = []
         for lib in libraries:
-            value = get(lib, sections[lib])
+            value = get(plugin[lib], sections[lib])
             used[lib].update(k for k in keys if k in sections[lib])
             cells.append(Cell(value) if value is not None else Cell("not used", missing=True))
         rows.append([Cell(label), *cells])
@@ -395,8 +405,8 @@ def config_table(inputs: Inputs) -> Table:
 def environment_table(inputs: Inputs) -> Table:
     """Devices and versions the finished runs report in run.json."""
     rows = []
-    for library in inputs.params["train"]["libraries"]:
-        infos = [r.info for r in inputs.runs if r.library == library and r.ok]
+    for library in G.entries(inputs.params["train"]):
+        infos = [r.info for r in inputs.runs if r.entry == library and r.ok]
         def values(get):
             seen = []
             for info in infos:
@@ -414,7 +424,7 @@ def environment_table(inputs: Inputs) -> Table:
                      Cell(values(lambda i: (i.get("versions") or {}).get("device_name"))),
                      Cell("; ".join(f"{k} {', '.join(v)}" for k, v in versions.items()) or "–")])
     return Table("environment", "Hardware and software the runs report (run.json of every finished "
-                 "run).", ["Library", "Version", "Device", "Hardware", "Other versions"], rows, 5)
+                 "run).", ["Entry", "Version", "Device", "Hardware", "Other versions"], rows, 5)
 
 
 def cleaning_table(inputs: Inputs) -> Table | None:
@@ -448,9 +458,9 @@ def confused_pairs(inputs: Inputs, top: int = 5) -> Table:
     matrices (summed over seeds)."""
     rows = []
     for arch in inputs.params["train"]["archs"]:
-        for library in inputs.params["train"]["libraries"]:
+        for library in G.entries(inputs.params["train"]):
             mats = [np.asarray(r.metrics["valid"]["confusion_matrix"]) for r in inputs.runs
-                    if r.ok and r.arch == arch and r.library == library]
+                    if r.ok and r.arch == arch and r.entry == library]
             if not mats:
                 continue
             total = np.sum(mats, axis=0)
@@ -463,7 +473,7 @@ def confused_pairs(inputs: Inputs, top: int = 5) -> Table:
                 rows.append([Cell(arch), Cell(library), Cell(classes[i]), Cell(classes[j]),
                              Cell(str(int(total[i, j])), int(total[i, j])), Cell(str(len(mats)), len(mats))])
     return Table("confused", f"Most-confused class pairs on the validation split (up to {top} per "
-                 "model, counts summed over seeds).", ["Model", "Library", "Actual", "Predicted",
+                 "model, counts summed over seeds).", ["Model", "Entry", "Actual", "Predicted",
                                                         "Images", "Seeds"], rows, 4)
 
 
