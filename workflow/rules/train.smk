@@ -1,6 +1,12 @@
 # Per entry, its settings file; then one training job per (entry, arch, seed), lists from params.yaml
 # train.*; each job is its own process (TensorFlow keeps GPU memory for the life of a process).
 # `train`/`settings` serve train.libraries, `train_variant`/`settings_variant` train.variants.
+# Resolving settings takes a second: on a cluster it runs beside Snakemake, not as a batch job.
+
+localrules:
+    settings,
+    settings_variant,
+
 
 rule settings:
     output:

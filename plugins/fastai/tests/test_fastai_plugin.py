@@ -31,7 +31,7 @@ SIZES = (32, 12, 9)
 LR_FIND_ITERATIONS = 12
 PARAMS = {"weight_decay": 0.02, "moms": [0.9, 0.8], "use_lr_find": False, "lr_find_iterations": LR_FIND_ITERATIONS,
           "phase1": {"epochs": 1, "lr": 2e-3}, "phase2": {"epochs": 2, "lr": [1e-5, 1e-3]},
-          "augment": {"flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2}}
+          "augment": {"do_flip": True, "flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2}}
 
 
 def resolve(section: dict) -> dict:
@@ -125,14 +125,17 @@ def test_augmentation_follows_params():
     def affine_names(tfms):
         return [f.func.__name__ for f in tfms[0].aff_fs]
 
-    thesis = augmentation({"flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2})
+    thesis = augmentation({"do_flip": True, "flip_vert": True, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2})
     assert type(thesis[0]).__name__ == "Dihedral"     # flip_vert: all 8 symmetries of the square
     assert affine_names(thesis) == ["dihedral_mat", "rotate_mat", "zoom_mat"]
     assert thesis[0].aff_fs[1].keywords["max_deg"] == 10.0 and thesis[0].aff_fs[2].keywords["max_zoom"] == 1.1
     assert thesis[1].max_lighting == pytest.approx(0.2)
-    plain = augmentation({"flip_vert": False, "max_rotate": 0.0, "max_zoom": 1.0, "max_lighting": 0.3})
+    plain = augmentation({"do_flip": True, "flip_vert": False, "max_rotate": 0.0, "max_zoom": 1.0, "max_lighting": 0.3})
     assert type(plain[0]).__name__ == "Flip" and affine_names(plain) == ["flip_mat"]
     assert plain[1].max_lighting == pytest.approx(0.3)
+    digits = augmentation({"do_flip": False, "flip_vert": False, "max_rotate": 10.0, "max_zoom": 1.1, "max_lighting": 0.2})
+    assert affine_names(digits) == ["rotate_mat", "zoom_mat"]        # label-preserving: no flip at all
+    assert not any("flip" in type(t).__name__.lower() or "dihedral" in type(t).__name__.lower() for t in digits)
 
 
 def test_phase1_freezes_the_body_but_not_batchnorm(tmp_path, split_dir):

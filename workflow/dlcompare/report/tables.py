@@ -252,7 +252,10 @@ def _augment(library: str, a: dict) -> str:
         return "none"
     out = []
     if library == "fastai":         # aug_transforms: its defaults (warp 0.2) + the section's keys
-        out.append("dihedral (8 flips/turns of the square)" if a.get("flip_vert", True) else "horizontal flip")
+        if a.get("do_flip", True):
+            out.append("dihedral (8 flips/turns of the square)" if a.get("flip_vert", True) else "horizontal flip")
+        else:
+            out.append("no flips")
         out.append(f"rotation ±{a.get('max_rotate', 10):g}°")
         out.append(f"zoom in up to {a.get('max_zoom', 1.1):g}×")
         out.append(f"perspective warp {a.get('max_warp', 0.2):g}")
