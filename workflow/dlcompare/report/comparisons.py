@@ -221,38 +221,70 @@ def _weights(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
 
 @dataclasses.dataclass
 class _Draws:
+    """One entry x model x metric: its bootstrap draws, both sources and one at a time."""
     both: np.ndarray        # seeds and images resampled
     seeds: np.ndarray       # seeds only
     images: np.ndarray      # images only
+    n: int                  # seeds
 
 
-def _bootstrap(sample: Sample, metric: Metric, image_w: np.ndarray | None, rng) -> _Draws | None:
+def _bootstrap(sample: Sample, metric: Metric, image_w: np.ndarray | None, draws: int, rng) -> _Draws | None:
     values = sample.scores(metric)
     if values is None or not np.all(np.isfinite(values)):
         return None
-    seed_w = _weights(rng, len(sample.seeds), len(image_w) if image_w is not None else DRAWS)
+    seed_w = _weights(rng, len(sample.seeds), draws)
     if not metric.per_image:
-        draws = seed_w @ values
-        return _Draws(draws, draws, np.full(len(draws), values.mean()))
-    both = np.einsum("ds,sn,dn->d", seed_w, values, image_w)
-    return _Draws(both, seed_w @ values.mean(axis=1), image_w @ values.mean(axis=0))
+        d = seed_w @ values
+        return _Draws(d, d, np.full(draws, values.mean()), len(values))
+    both = ((seed_w @ values) * image_w).sum(axis=1)
+    return _Draws(both, seed_w @ values.mean(axis=1), image_w @ values.mean(axis=0), len(values))
 
 
-def seed_share(seeds: np.ndarray, images: np.ndarray) -> float:
-    """Share of the bootstrap variance due to seeds, resampling one source at a time."""
-    vs, vi = float(np.var(seeds)), float(np.var(images))
-    return vs / (vs + vi) if vs + vi > 0 else math.nan
+@dataclasses.dataclass
+class Spread:
+    """Standard error of a mean or a difference from the bootstrap, split by source.
+
+    Resampling n seeds gives a variance (n - 1) / n of the unbiased one, which matters with 2 to 5
+    seeds: the seed part is scaled back by n / (n - 1). The degrees of freedom are
+    Welch-Satterthwaite's over the parts (seeds: n - 1 each; images: images - 1)."""
+    seeds: float
+    images: float
+    df: float
+
+    @property
+    def se(self) -> float:
+        return math.sqrt(self.seeds + self.images)
+
+    @property
+    def seed_share(self) -> float:
+        total = self.seeds + self.images
+        return self.seeds / total if total > 0 else math.nan
 
 
-def p_value(draws: np.ndarray) -> float:
-    """Two-sided bootstrap p-value of "no difference": twice the share of draws on the far side
-    of 0 (the smallest 1 - level whose percentile interval reaches 0)."""
-    return float(min(1.0, 2 * min(np.mean(draws <= 0), np.mean(draws >= 0))))
+def spread(parts: list[tuple[float, _Draws]], n_images: int) -> Spread:
+    """The spread of sum(coefficient x mean) over independent parts that share the images."""
+    joint = float(np.var(sum(c * d.both for c, d in parts)))           # both sources at once
+    images = float(np.var(sum(c * d.images for c, d in parts)))        # images only (paired)
+    raw = [c * c * float(np.var(d.seeds)) for c, d in parts]             # seeds only, per part
+    fixed = [v * d.n / (d.n - 1) for v, (_, d) in zip(raw, parts)]
+    total = joint + sum(fixed) - sum(raw)
+    seeds = total * sum(fixed) / (sum(fixed) + images) if sum(fixed) + images > 0 else 0.0
+    terms = [(v, d.n - 1) for v, (_, d) in zip(fixed, parts) if v > 0]
+    terms += [(images, n_images - 1)] if images > 0 and n_images > 1 else []
+    df = sum(v for v, _ in terms) ** 2 / sum(v * v / k for v, k in terms) if terms else math.inf
+    return Spread(seeds, total - seeds, df)
 
 
-def percentile_interval(estimate: float, draws: np.ndarray, level: float, n: int) -> stats.Interval:
-    low, high = np.quantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2], method="inverted_cdf")
-    return stats.Interval(float(estimate), float(low), float(high), n)
+def t_interval(estimate: float, sp: Spread, level: float, n: int) -> stats.Interval:
+    half = float(st.t.ppf(1 - (1 - level) / 2, sp.df)) * sp.se
+    return stats.Interval(float(estimate), float(estimate - half), float(estimate + half), n)
+
+
+def p_value(estimate: float, sp: Spread) -> float:
+    """Two-sided p-value of "no difference": the smallest 1 - level whose interval reaches 0."""
+    if sp.se == 0:
+        return 1.0 if estimate == 0 else 0.0
+    return float(2 * st.t.sf(abs(estimate) / sp.se, sp.df))
 
 
 def probability_of_improvement(a: np.ndarray, b: np.ndarray, higher_is_better: bool) -> float:
@@ -280,56 +312,59 @@ def compare(found: list[Sample], n_images: int, n_classes: int, entries: list[st
     order = entries or list(dict.fromkeys(s.entry for s in found))
     found = sorted(found, key=lambda s: (order.index(s.entry) if s.entry in order else len(order), s.arch))
     chance = 1 / n_classes if n_classes else math.nan
-    boot = {(s.entry, s.arch, m.key): _bootstrap(s, m, image_w if m.per_image else None, rng)
-            for s in found for m in METRICS}
+    boot = {(s.entry, s.arch, m.key): _bootstrap(s, m, image_w, draws, rng)
+            for s in found for m in METRICS if not m.per_image or image_w is not None}
+    boot = {k: d for k, d in boot.items() if d is not None}
     summaries, at = [], set()
     for s in found:
         for m in METRICS:
-            values, d = s.per_seed(m), boot[(s.entry, s.arch, m.key)]
+            d = boot.get((s.entry, s.arch, m.key))
             if d is None:
                 continue
+            values = s.per_seed(m)
             mean = float(values.mean())
-            iv = percentile_interval(mean, d.both, stats.LEVEL, len(values)) if len(values) > 1 \
-                else stats.Interval(mean, n=1)
-            summaries.append(Summary(s.entry, s.arch, m, [float(v) for v in values], iv,
-                                     seed_share(d.seeds, d.images) if len(values) > 1 else math.nan))
+            sp = spread([(1.0, d)], n_images) if d.n > 1 else None
+            summaries.append(Summary(s.entry, s.arch, m, [float(v) for v in values],
+                                     t_interval(mean, sp, stats.LEVEL, d.n) if sp else stats.Interval(mean, n=1),
+                                     sp.seed_share if sp else math.nan))
             if m is ACCURACY and n_classes and stats.at_chance(
                     stats.accuracy_interval(values, n_images or None), chance):
                 at.add((s.entry, s.arch))
-    comparisons = []
+    comparisons, spreads = [], {}
     for x, y in itertools.combinations(found, 2):
         if x.arch != y.arch:
             continue
         for m in METRICS:
-            dx, dy = boot[(x.entry, x.arch, m.key)], boot[(y.entry, y.arch, m.key)]
+            dx, dy = boot.get((x.entry, x.arch, m.key)), boot.get((y.entry, y.arch, m.key))
             if dx is None or dy is None:
                 continue
             ex, ey = x.per_seed(m), y.per_seed(m)
-            c = Comparison(x.entry, y.entry, x.arch, m, float(ex.mean() - ey.mean()),
-                           stats.Interval(float(ex.mean() - ey.mean()), n=min(len(ex), len(ey))), stats.LEVEL,
-                           p_better=probability_of_improvement(ex, ey, m.higher_is_better),
-                           seed_share=seed_share(dx.seeds - dy.seeds, dx.images - dy.images),
-                           draws=dx.both - dy.both)
+            estimate = float(ex.mean() - ey.mean())
+            c = Comparison(x.entry, y.entry, x.arch, m, estimate,
+                           stats.Interval(estimate, n=min(dx.n, dy.n)), stats.LEVEL,
+                           p_better=probability_of_improvement(ex, ey, m.higher_is_better))
             chanced = [e for e in (x.entry, y.entry) if (e, x.arch) in at] if m.per_image else []
             if chanced:
                 c.verdict, c.why = AT_CHANCE, " and ".join(chanced) + " at chance"
-            elif min(len(ex), len(ey)) < 2:
+            elif min(dx.n, dy.n) < 2:
                 c.verdict, c.why = UNKNOWN, "one seed: the seed-to-seed variance is unknown"
             else:
-                c.p = p_value(c.draws)
+                spreads[id(c)] = sp = spread([(1.0, dx), (-1.0, dy)], n_images)
+                c.seed_share, c.p = sp.seed_share, p_value(estimate, sp)
             comparisons.append(c)
     for m in METRICS:
         family = [c for c in comparisons if c.metric is m and math.isfinite(c.p)]
         if not family:
             continue
-        adjusted = multipletests([c.p for c in family], alpha=ALPHA, method="holm")[1]
+        # Holm over one test is that test (and statsmodels' call costs a gc.collect(): ~0.2 s)
+        adjusted = [family[0].p] if len(family) == 1 else \
+            multipletests([c.p for c in family], alpha=ALPHA, method="holm")[1]
         for c, p_adj in zip(family, adjusted):
             c.p_adjusted = float(p_adj)
             c.level = 1 - (ALPHA * c.p / p_adj if p_adj > 0 else ALPHA / len(family))
-            c.interval = percentile_interval(c.estimate, c.draws, c.level, c.interval.n)
+            c.interval = t_interval(c.estimate, spreads[id(c)], c.level, c.interval.n)
             c.verdict = verdict(c)
-    return Study(order, summaries, comparisons, chance, n_images, draws,
-                 {k: d.both for k, d in boot.items() if d is not None})
+    return Study(order, summaries, comparisons, chance, n_images, draws, boot)
 
 
 def study(inputs, root: str | Path = ".", draws: int = DRAWS) -> Study:
@@ -341,22 +376,28 @@ def study(inputs, root: str | Path = ".", draws: int = DRAWS) -> Study:
 
 
 def pooled(s: Study, a: str, b: str, metric: Metric, ratio: bool = False) -> stats.Interval:
-    """A minus B (or A / B) averaged over the models where both ran, with its 95 % percentile
-    interval from the same draws (one stated claim: no family to correct for). No interval with
-    fewer than two seeds for either."""
+    """A minus B averaged over the models where both ran (or, ``ratio``, the mean of A over the
+    mean of B, on the log scale), with its 95 % interval by the same rule (one stated claim: no
+    family to correct for). No interval with fewer than two seeds for either."""
     archs = [x for x in dict.fromkeys(k[1] for k in s.boot)
              if (a, x, metric.key) in s.boot and (b, x, metric.key) in s.boot]
     if not archs:
         return stats.Interval(math.nan)
-    ma = np.mean([np.mean(s.summary(a, x, metric).per_seed) for x in archs])
-    mb = np.mean([np.mean(s.summary(b, x, metric).per_seed) for x in archs])
-    da = np.mean([s.boot[(a, x, metric.key)] for x in archs], axis=0)
-    db = np.mean([s.boot[(b, x, metric.key)] for x in archs], axis=0)
-    n = min(s.summary(e, x, metric).interval.n for e in (a, b) for x in archs)
-    estimate, draws = (ma / mb, da / db) if ratio else (ma - mb, da - db)
+    da, db = [s.boot[(a, x, metric.key)] for x in archs], [s.boot[(b, x, metric.key)] for x in archs]
+    ma = float(np.mean([np.mean(s.summary(a, x, metric).per_seed) for x in archs]))
+    mb = float(np.mean([np.mean(s.summary(b, x, metric).per_seed) for x in archs]))
+    n = min(d.n for d in da + db)
+    k = len(archs)
+    if ratio:      # log(mean A) - log(mean B): the delta method's coefficients 1 / (k mean)
+        estimate, parts = math.log(ma / mb), [(1 / (k * ma), d) for d in da] + [(-1 / (k * mb), d) for d in db]
+    else:
+        estimate, parts = ma - mb, [(1 / k, d) for d in da] + [(-1 / k, d) for d in db]
     if n < 2:
-        return stats.Interval(float(estimate), n=n)
-    return percentile_interval(float(estimate), draws, stats.LEVEL, n)
+        return stats.Interval(math.exp(estimate) if ratio else estimate, n=n)
+    iv = t_interval(estimate, spread(parts, s.images), stats.LEVEL, n)
+    if ratio:
+        return stats.Interval(math.exp(iv.estimate), math.exp(iv.low), math.exp(iv.high), n)
+    return iv
 
 
 # -- the memoir's tables ------------------------------------------------------------------------
