@@ -123,14 +123,15 @@ def test_discussion_wording_follows_the_verdicts():
     apart = C.compare([runs(rng, 2.4, 5, difficulty, entry="fastai"),
                        runs(rng, 1.6, 5, difficulty, entry="keras")], 400, CLASSES)
     text = " ".join(discussion.comparison_sentences("resnet18", apart))
-    assert "fastai is ahead of keras in validation accuracy by +0." in text
-    assert "not separated" not in text.split("validation accuracy")[1].split(".")[0]
+    assert "fastai is ahead of keras in validation accuracy (fastai minus keras +0." in text
+    assert "Not separated in validation accuracy" not in text
     same = C.compare([runs(rng, 1.8, 5, difficulty, entry="fastai"),
                       runs(rng, 1.8, 5, difficulty, entry="keras")], 400, CLASSES)
     c = same.pair("fastai", "keras", "resnet18", C.ACCURACY)
     assert c.verdict == C.TIED
     text = " ".join(discussion.comparison_sentences("resnet18", same))
-    assert "fastai and keras are not separated in validation accuracy" in text
+    assert "Not separated in validation accuracy" in text and "is ahead of keras in validation accuracy" not in text
+    assert f"fastai and keras ({c.interval.text(C.ACCURACY.fmt, signed=True).split(' ')[0]}, " in text
     assert c.interval.text(C.ACCURACY.fmt, signed=True).split(" ", 1)[1] in text
 
 

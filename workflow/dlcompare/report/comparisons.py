@@ -234,7 +234,7 @@ def _bootstrap(sample: Sample, metric: Metric, image_w: np.ndarray | None, draws
         return None
     seed_w = _weights(rng, len(sample.seeds), draws)
     if not metric.per_image:
-        d = seed_w @ values
+        d = seed_w @ values if np.ptp(values) > 0 else np.full(draws, values[0])
         return _Draws(d, d, np.full(draws, values.mean()), len(values))
     both = ((seed_w @ values) * image_w).sum(axis=1)
     return _Draws(both, seed_w @ values.mean(axis=1), image_w @ values.mean(axis=0), len(values))

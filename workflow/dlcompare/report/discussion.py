@@ -38,18 +38,23 @@ def _level(c: comparisons.Comparison) -> str:
     return f"{100 * c.level:.1f} % interval {c.interval.text(c.metric.fmt, signed=True).split(' ', 1)[1]}"
 
 
+def _difference(c: comparisons.Comparison) -> str:
+    return c.interval.text(c.metric.fmt, signed=True).split(" ")[0]
+
+
 def separated_sentence(c: comparisons.Comparison) -> str:
     """A pair the interval separates, told from the side of the better entry."""
     if c.verdict == comparisons.BEHIND:
         c = comparisons.flipped(c)
-    return (f"{c.a} is ahead of {c.b} in {c.metric.label} by {c.interval.text(c.metric.fmt, signed=True).split(' ')[0]} "
-            f"({_level(c)}, Holm-corrected; P({c.a} better) = {c.p_better:.2f}).")
+    return (f"{c.a} is ahead of {c.b} in {c.metric.label} ({c.a} minus {c.b} {_difference(c)}, "
+            f"{_level(c)}, Holm-corrected; P({c.a} better) = {c.p_better:.2f}).")
 
 
-def tied_sentence(c: comparisons.Comparison) -> str:
-    return (f"{c.a} and {c.b} are not separated in {c.metric.label}: the difference "
-            f"{c.interval.text(c.metric.fmt, signed=True).split(' ')[0]} has a {_level(c)} (Holm-corrected) "
-            "that includes 0.")
+def tied_sentence(metric: comparisons.Metric, tied: list[comparisons.Comparison]) -> str:
+    """The pairs the intervals do not separate on one metric, in one sentence."""
+    pairs = "; ".join(f"{c.a} and {c.b} ({_difference(c)}, {_level(c)})" for c in tied)
+    return (f"Not separated in {metric.label} (A minus B, Holm-corrected interval that includes 0): "
+            f"{pairs}.")
 
 
 def chance_sentence(c: comparisons.Comparison) -> str:
@@ -72,11 +77,15 @@ def comparison_sentences(arch: str, study: comparisons.Study | None) -> list[str
     """One sentence per pair of entries on ``arch`` and metric, then where the uncertainty is."""
     if study is None:
         return []
-    write = {comparisons.AHEAD: separated_sentence, comparisons.BEHIND: separated_sentence,
-             comparisons.TIED: tied_sentence, comparisons.AT_CHANCE: chance_sentence,
-             comparisons.UNKNOWN: unknown_sentence}
-    mine = [c for c in study.comparisons if c.arch == arch]
-    out = [write[c.verdict](c) for m in comparisons.METRICS for c in mine if c.metric is m]
+    single = {comparisons.AHEAD: separated_sentence, comparisons.BEHIND: separated_sentence,
+              comparisons.AT_CHANCE: chance_sentence, comparisons.UNKNOWN: unknown_sentence}
+    mine, out = [c for c in study.comparisons if c.arch == arch], []
+    for m in comparisons.METRICS:
+        of = [c for c in mine if c.metric is m]
+        out += [single[c.verdict](c) for c in of if c.verdict in single]
+        tied = [c for c in of if c.verdict == comparisons.TIED]
+        if tied:
+            out.append(tied_sentence(m, tied))
     shares = [c.seed_share for c in mine if c.metric is comparisons.ACCURACY and math.isfinite(c.seed_share)
               and c.verdict != comparisons.AT_CHANCE]
     if shares:
@@ -98,7 +107,7 @@ def accuracy_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
                f"({int(a['count'])} and {plural(b['count'], 'seed')})" + then]
     else:
         out = [f"On {arch}, {lead} has the highest mean validation accuracy, {a['mean']:.3f} over "
-               f"{plural(a['count'], 'seed')}, {gap:.3f} ahead of {second} ({b['mean']:.3f} over "
+               f"{plural(a['count'], 'seed')}, {gap:.3f} above {second} ({b['mean']:.3f} over "
                f"{int(b['count'])})" + then]
     test = _stats(ok, "test_accuracy")
     if not tie and lead in test.index and second in test.index:
