@@ -146,3 +146,16 @@ def test_tables_show_every_pair_and_entry():
     entries = C.entries_table(study)
     assert [r[1].text for r in entries.rows] == ["torch", "fastai", "keras"]
     assert entries.rows[0][2].text == "3" and entries.rows[0][4].text.count(",") == 2
+
+
+def test_ablation_table_answers_each_question_with_its_pair():
+    rng = np.random.default_rng(7)
+    difficulty = rng.normal(0, 1, 300)
+    study = C.compare([runs(rng, 2.3, 3, difficulty, entry="fastai"), runs(rng, 1.5, 3, difficulty, entry="keras"),
+                       runs(rng, 2.3, 3, difficulty, entry="keras_onecycle")], 300, CLASSES)
+    table = C.ablation_table(study, [("Does one-cycle close the gap?", "keras_onecycle", "fastai"),
+                                     ("Not run", "keras", "nobody")])
+    assert [r[0].text for r in table.rows] == ["Does one-cycle close the gap?"] * 2
+    acc = study.pair("keras_onecycle", "fastai", "resnet18", C.ACCURACY)
+    assert table.rows[0][2].text == "keras_onecycle vs fastai" and table.rows[0][6].text == C.verdict_text(acc)
+    assert table.rows[0][4].text == C.interval_text(acc)

@@ -636,6 +636,25 @@ def test_side_by_side_table_in_the_memoir(full):
     assert verdicts <= {"agrees", "contradicts", "undecided", "not"}
 
 
+def test_comparison_tables_read_every_run_from_disk(full):
+    """The entries and pairwise tables are computed from each run's probs_valid.npy and the split's
+    labels: per-seed accuracies equal metrics.json's, every pair on the model has three rows."""
+    tmp_path, out, _, _ = full
+    summary = pd.read_csv(out / "summary.csv")
+    entries = {r[1][0]: r for r in html_table(out, "tab-entries")[1:]}
+    assert set(entries) == {"torch", "fastai", "keras"}
+    for lib, row in entries.items():
+        accs = summary[summary["library"] == lib].sort_values("seed")["valid_accuracy"]
+        assert row[4][0] == ", ".join(f"{a:.3f}" for a in accs)
+        assert row[3][0].startswith(f"{accs.mean():.3f} [")
+    pairs = html_table(out, "tab-pairwise")[1:]
+    assert len(pairs) == 3 * 3
+    assert all(r[7][0] in ("ahead", "behind", "not separated") or r[7][0].startswith(("not evidence", "no verdict"))
+               for r in pairs)
+    assert {r[2][0] for r in pairs} == {"validation accuracy", "validation cross-entropy",
+                                        "steady-state seconds per epoch"}
+
+
 def test_config_table_rows_are_concepts_with_units(full):
     from dlcompare.report import collect, tables
     tmp_path, out, params, _ = full

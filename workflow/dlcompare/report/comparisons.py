@@ -56,9 +56,11 @@ class Metric:
     higher_is_better: bool
     per_image: bool
     fmt: str
+    low: float = 0.0                  # the range a mean can take (an interval is clipped to it)
+    high: float = math.inf
 
 
-ACCURACY = Metric("accuracy", "validation accuracy", True, True, "{:.3f}")
+ACCURACY = Metric("accuracy", "validation accuracy", True, True, "{:.3f}", high=1.0)
 LOSS = Metric("loss", "validation cross-entropy", False, True, "{:.3f}")
 TIME = Metric("seconds", "steady-state seconds per epoch", False, False, "{:.2f}")
 METRICS = (ACCURACY, LOSS, TIME)
@@ -324,8 +326,11 @@ def compare(found: list[Sample], n_images: int, n_classes: int, entries: list[st
             values = s.per_seed(m)
             mean = float(values.mean())
             sp = spread([(1.0, d)], n_images) if d.n > 1 else None
-            summaries.append(Summary(s.entry, s.arch, m, [float(v) for v in values],
-                                     t_interval(mean, sp, stats.LEVEL, d.n) if sp else stats.Interval(mean, n=1),
+            iv = stats.Interval(mean, n=1)
+            if sp:
+                iv = t_interval(mean, sp, stats.LEVEL, d.n)
+                iv.low, iv.high = max(iv.low, m.low), min(iv.high, m.high)   # e.g. no accuracy above 1
+            summaries.append(Summary(s.entry, s.arch, m, [float(v) for v in values], iv,
                                      sp.seed_share if sp else math.nan))
             if m is ACCURACY and n_classes and stats.at_chance(
                     stats.accuracy_interval(values, n_images or None), chance):
@@ -482,3 +487,28 @@ def pairwise_table(s: Study) -> Table | None:
     return Table("pairwise", pairwise_caption(s),
                  ["Model", "A vs B", "Metric", "A − B [CI, level]", "P(A better)", "Holm p",
                   "Seeds' share", "Verdict"], rows, text_cols=3)
+
+
+def ablation_caption() -> str:
+    return ("Each question the ablation profile asks, answered by the pairwise comparison it names (the same "
+            "interval, Holm level and verdict as the table of pairwise comparisons).")
+
+
+def ablation_table(s: Study, questions: list[tuple[str, str, str]],
+                   metrics: tuple[Metric, ...] = (ACCURACY, TIME)) -> Table | None:
+    """One row per (question, model, metric) for questions given as (text, entry A, entry B);
+    questions whose entries did not both run on a model are left out."""
+    rows = []
+    for text, a, b in questions:
+        for arch in dict.fromkeys(c.arch for c in s.comparisons):
+            for m in metrics:
+                c = s.pair(a, b, arch, m)
+                if c is not None:
+                    rows.append([Cell(text), Cell(arch), Cell(f"{c.a} vs {c.b}"), Cell(m.label),
+                                 Cell(interval_text(c), c.estimate), Cell(_p(c.p_better), c.p_better),
+                                 Cell(verdict_text(c))])
+    if not rows:
+        return None
+    return Table("ablations", ablation_caption(),
+                 ["Question", "Model", "A vs B", "Metric", "A − B [CI, level]", "P(A better)", "Verdict"],
+                 rows, text_cols=4)
