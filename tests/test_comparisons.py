@@ -110,6 +110,7 @@ def test_time_resamples_seeds_only_and_chance_is_labelled():
     study = C.compare([a, b], 300, CLASSES)
     acc = study.pair("a", "b", "resnet18", C.ACCURACY)
     assert acc.verdict == C.AT_CHANCE and "a and b at chance" in acc.why and not math.isfinite(acc.p)
+    assert [r[1].text for r in C.entries_table(study).rows] == ["a (at chance)", "b (at chance)"]
     time = study.pair("a", "b", "resnet18", C.TIME)
     assert time.verdict == C.AHEAD and time.seed_share == 1.0     # only seeds vary
     one = C.compare([runs(rng, 2, 1, difficulty[:50] - 6, entry="a"),

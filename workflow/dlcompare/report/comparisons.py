@@ -134,6 +134,7 @@ class Study:
     images: int
     draws: int
     boot: dict = dataclasses.field(default_factory=dict, repr=False)   # (entry, arch, key): draws
+    at_chance: set = dataclasses.field(default_factory=set)           # {(entry, arch)} at chance level
 
     def pair(self, a: str, b: str, arch: str, metric: Metric) -> Comparison | None:
         for c in self.comparisons:
@@ -373,7 +374,7 @@ def compare(found: list[Sample], n_images: int, n_classes: int, entries: list[st
             c.level = 1 - (ALPHA * c.p / p_adj if p_adj > 0 else ALPHA / len(family))
             c.interval = t_interval(c.estimate, spreads[id(c)], c.level, c.interval.n)
             c.verdict = verdict(c)
-    return Study(order, summaries, comparisons, chance, n_images, draws, boot)
+    return Study(order, summaries, comparisons, chance, n_images, draws, boot, at)
 
 
 def study(inputs, root: str | Path = ".", draws: int = DRAWS) -> Study:
@@ -461,9 +462,7 @@ def entries_table(s: Study) -> Table | None:
             if acc is None:
                 continue
             loss, secs = s.summary(entry, arch, LOSS), s.summary(entry, arch, TIME)
-            chanced = any(c.verdict == AT_CHANCE and entry in c.why.split(" and ")
-                          for c in s.comparisons if c.arch == arch)
-            rows.append([Cell(arch), Cell(entry + (" (at chance)" if chanced else "")),
+            rows.append([Cell(arch), Cell(entry + (" (at chance)" if (entry, arch) in s.at_chance else "")),
                          Cell(str(acc.interval.n), acc.interval.n),
                          Cell(acc.interval.text(), acc.interval.estimate),
                          Cell(", ".join(f"{v:.3f}" for v in acc.per_seed)),
