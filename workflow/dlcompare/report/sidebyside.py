@@ -21,19 +21,23 @@ def chance(classes: int) -> float:
     return 1 / classes if classes else math.nan
 
 
-def accuracy(ok: pd.DataFrame, library: str, images: int | None) -> stats.Interval:
-    acc = ok.loc[ok["library"] == library, "valid_accuracy"]
+def _key(ok: pd.DataFrame) -> str:
+    return "entry" if "entry" in ok.columns else "library"
+
+
+def accuracy(ok: pd.DataFrame, entry: str, images: int | None) -> stats.Interval:
+    acc = ok.loc[ok[_key(ok)] == entry, "valid_accuracy"]
     return stats.accuracy_interval(acc, images)
 
 
 def chance_note(ok: pd.DataFrame, n_classes: int, images: int | None) -> dict[str, stats.Interval]:
-    """{library: accuracy interval} for the libraries whose accuracy is at chance level."""
+    """{entry: accuracy interval} for the entries (libraries' recipes, variants) at chance level."""
     level = chance(n_classes)
     out = {}
-    for library in dict.fromkeys(ok["library"]):
-        interval = accuracy(ok, library, images)
+    for entry in dict.fromkeys(ok[_key(ok)]):
+        interval = accuracy(ok, entry, images)
         if stats.at_chance(interval, level):
-            out[library] = interval
+            out[entry] = interval
     return out
 
 
