@@ -56,7 +56,7 @@ def job_counts(stdout: str) -> dict:
 
 
 def test_the_thesis_profile_and_its_ablations_list_the_expected_jobs(project):
-    """Table 4.1 (3 libraries x 6 models x 3 seeds) and, with the overlay, 2 variants beside it."""
+    """Table 4.1 (3 libraries x 6 models x 3 seeds) and, with the overlay, 4 variants beside it."""
     thesis = subprocess.run([exe("snakemake"), "-n", "--quiet", "rules", "--configfile", "configs/thesis.yaml"],
                             cwd=project, capture_output=True, text=True)
     assert thesis.returncode == 0, thesis.stdout + thesis.stderr
@@ -66,7 +66,7 @@ def test_the_thesis_profile_and_its_ablations_list_the_expected_jobs(project):
                            "configs/thesis-ablations.yaml"], cwd=project, capture_output=True, text=True)
     assert both.returncode == 0, both.stdout + both.stderr
     counts = job_counts(both.stdout)
-    assert (counts["train"], counts["train_variant"], counts["settings_variant"]) == (54, 36, 2), counts
+    assert (counts["train"], counts["train_variant"], counts["settings_variant"]) == (54, 72, 4), counts
 
 
 def test_parity_holds_for_other_matrices(project):

@@ -62,7 +62,7 @@ def setup(cfg, augment: bool = True):
     def train_epoch():
         with torch_runtime.settings(device, cfg.threads):
             log_cb = BenchPhaseLog("phase2", 0, new_observed(), on_epoch=None)
-            learn.fit_one_cycle(1, lr, cbs=[log_cb, SkipValidation()], **recipe.ONE_CYCLE)
+            learn.fit_one_cycle(1, lr, cbs=[log_cb, SkipValidation()], **recipe.one_cycle(cfg_fastai))
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
 

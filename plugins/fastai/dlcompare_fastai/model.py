@@ -4,6 +4,8 @@ plugins' model.py)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import torchvision.models
 from fastai.callback.progress import ProgressCallback
 from fastai.metrics import accuracy
@@ -32,7 +34,8 @@ def build_learner(run, dls, cfg: dict):
     learn = vision_learner(
         dls, getattr(torchvision.models, weights.torchvision_name(run.arch)),
         pretrained=pretrained, weights=weights.imagenet_weights(run.arch) if pretrained else None,
-        opt_func=Adam, metrics=accuracy, wd=cfg["weight_decay"], moms=(hi, lo, hi), train_bn=True,
+        opt_func=partial(Adam, eps=cfg["eps"]), metrics=accuracy, wd=cfg["weight_decay"],
+        wd_bn_bias=cfg["bn_wd"], moms=(hi, lo, hi), train_bn=True,
         path=run.checkpoint_dir, model_dir=".")
     learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)])
     learn.logger = noop      # PhaseLog writes one line per epoch instead of the recorder's lists

@@ -9,7 +9,8 @@ from dlcompare.kit import torch_runtime
 
 
 class FastaiTrainer(Trainer):
-    """fastai 2: vision_learner and fit_one_cycle, the fastai column of the thesis's Table 4.1."""
+    """fastai 2: vision_learner and fit_one_cycle, the fastai column of the thesis's Table 4.1 with fastai
+    2.8's one-cycle and Adam defaults (fastai v1's, the thesis's library, are params: docs/canonical-recipe.md)."""
 
     name = "fastai"
     architectures = ARCHS

@@ -4,7 +4,9 @@ one-cycle momentums, weight decay, phase 1 = body frozen except BatchNorm with
 (discriminative rates spread geometrically over fastai's layer groups). Not ``fine_tune``, which
 is a different schedule.
 
-Every value comes from the ``fastai:`` params section; its defaults (params.schema.yaml) are the thesis's.
+Every value comes from the ``fastai:`` params section; its defaults (params.schema.yaml) are the
+thesis's rates and budgets with fastai 2.8's one-cycle and Adam defaults. The thesis ran fastai v1:
+``pct_start``, ``div_final``, ``eps`` and ``bn_wd`` express its defaults (docs/canonical-recipe.md).
 
 The learning-rate finder runs before each phase whenever ``lr_find_iterations`` > 0 (fastai's
 default, 100, in the thesis profile) and its suggestions go into run.json for the memoir. As in
@@ -23,8 +25,12 @@ from fastai.callback.schedule import minimum, slide, steep, valley
 
 LR_FIND_ITERATIONS = 100     # fastai's lr_find default num_it
 LR_FIND_SUGGESTION = "valley"   # the suggestion use_lr_find trains with (fastai's default one)
-# fastai's one-cycle defaults (fit_one_cycle), recorded in run.json with the rest of the recipe.
-ONE_CYCLE = {"pct_start": 0.25, "div": 25.0, "div_final": 1e5}
+ONE_CYCLE_KEYS = ("pct_start", "div", "div_final")      # fit_one_cycle's arguments, from the params
+
+
+def one_cycle(cfg: dict) -> dict:
+    """``fit_one_cycle``'s schedule arguments, recorded in run.json with the rest of the recipe."""
+    return {key: float(cfg[key]) for key in ONE_CYCLE_KEYS}
 
 
 def phase_lr(cfg: dict, phase: str, found: dict | None):
@@ -48,7 +54,7 @@ def fastai_lr(lr):
 
 def fit_phase(learn, cfg: dict, phase: str, lr, cbs, start_epoch: int = 0) -> None:
     """``fit_one_cycle`` for one phase at ``lr`` (from :func:`phase_lr`)."""
-    learn.fit_one_cycle(cfg[phase]["epochs"], fastai_lr(lr), cbs=cbs, start_epoch=start_epoch, **ONE_CYCLE)
+    learn.fit_one_cycle(cfg[phase]["epochs"], fastai_lr(lr), cbs=cbs, start_epoch=start_epoch, **one_cycle(cfg))
 
 
 def lr_find(learn, num_it: int = LR_FIND_ITERATIONS) -> dict:

@@ -53,9 +53,10 @@ def recipe_summary(run: Run, cfg: dict) -> dict:
         "weights": weights.WEIGHTS_TAG if run.pretrained == "imagenet" else None,
         "normalisation": "imagenet" if run.pretrained == "imagenet" else None,
         "head": model.HEAD,
-        "optimizer": "fastai Adam (decoupled weight decay, sqr_mom 0.99, eps 1e-5; no decay on BatchNorm and bias)",
+        "optimizer": f"fastai Adam (decoupled weight decay, sqr_mom 0.99, eps {cfg['eps']:g}; "
+                     + ("decay on BatchNorm and bias too)" if cfg["bn_wd"] else "no decay on BatchNorm and bias)"),
         "moms": list(cfg["moms"]), "weight_decay": cfg["weight_decay"], "train_bn": True,
-        "one_cycle": recipe.ONE_CYCLE,
+        "one_cycle": recipe.one_cycle(cfg),
         "phase1": cfg["phase1"], "phase2": cfg["phase2"],
         "augment": {**augment, "flip": ("none" if not augment["do_flip"] else
                                        "dihedral (8 symmetries)" if augment["flip_vert"] else "horizontal")},

@@ -242,6 +242,31 @@ def test_tiny_run_used_the_configured_recipe(tiny_run):
     assert recipe["augment"]["flip"].startswith("dihedral")
 
 
+def test_fastai_v1_schedule_and_optimizer_reach_fastai(tmp_path, split_dir):
+    """The keys that express fastai v1's defaults (the thesis's library) get to fastai 2: Adam's
+    eps, weight decay on BatchNorm and bias, and fit_one_cycle's pct_start / div / div_final.
+    Defaults stay fastai 2.8's."""
+    from dlcompare_fastai import data, model, recipe
+
+    assert {k: resolve({})[k] for k in ("pct_start", "div", "div_final", "eps", "bn_wd")} == \
+        {"pct_start": 0.25, "div": 25.0, "div_final": 1e5, "eps": 1e-5, "bn_wd": False}
+    for section, eps, decays_bn in (({}, 1e-5, False),
+                                    ({"pct_start": 0.3, "div_final": 2.5e5, "eps": 1e-8, "bn_wd": True}, 1e-8, True)):
+        run = make_run(tmp_path, split_dir, params={**copy.deepcopy(PARAMS), **section})
+        dls, _, _ = data.dataloaders(run)
+        learn = model.build_learner(run, dls, run.params)
+        learn.create_opt()
+        assert {h["eps"] for h in learn.opt.hypers} == {eps}
+        bn = [p for m in learn.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+              for p in m.parameters()]
+        assert all(learn.opt.state[p].get("do_wd", True) == decays_bn for p in bn)
+        seen = {}
+        learn.fit_one_cycle = lambda epochs, lr, **kw: seen.update(kw)
+        recipe.fit_phase(learn, run.params, "phase1", 1e-3, cbs=[])
+        assert (seen["pct_start"], seen["div"], seen["div_final"]) == \
+            (run.params["pct_start"], 25.0, run.params["div_final"])
+
+
 def test_tiny_run_records_lr_find_and_interpretation(tiny_run):
     run, info, lines = tiny_run
     extras = info["extras"]

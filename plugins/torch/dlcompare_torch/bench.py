@@ -28,7 +28,7 @@ def setup(cfg, augment: bool = True):
     engine = Engine(net, device)
     groups = model_lib.layer_groups(cfg.arch, engine.net)
     lrs = dlcompare.phase_lrs(settings, "phase2", len(groups))
-    opt = recipe.make_optimizer(settings, recipe.param_groups(groups, lrs, settings["weight_decay"]))
+    opt = recipe.make_optimizer(settings, recipe.param_groups(groups, lrs, settings["weight_decay"], settings["bn_wd"]))
     images, labels = synthetic_images(cfg.images, cfg.classes, cfg.size, seed=0)
     workers = cfg.workers if cuda else 0
     transform = data.augmentation(settings["augment"]) if augment else None

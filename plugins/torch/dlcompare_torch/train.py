@@ -101,7 +101,7 @@ def train(run: Run, device: torch.device) -> None:
         lrs = lrs_used[phase] = phase_lrs(cfg, phase, len(groups))
         if ledger.finished(phase):
             continue
-        optimizer = recipe.make_optimizer(cfg, recipe.param_groups(groups, lrs, cfg["weight_decay"]))
+        optimizer = recipe.make_optimizer(cfg, recipe.param_groups(groups, lrs, cfg["weight_decay"], cfg["bn_wd"]))
         scheduler = recipe.make_scheduler(cfg, optimizer, epochs * len(train_loader))
         if ledger.resuming(phase):
             optimizer.load_state_dict(restored["optimizer"])

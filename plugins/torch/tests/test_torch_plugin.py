@@ -156,6 +156,27 @@ def test_phase2_discriminative_rates_and_weight_decay():
     assert sum(p.numel() for g in frozen for p in g["params"]) == model_lib.count_params(net, True)
 
 
+def test_fastai_v1_schedule_and_bn_weight_decay():
+    """fastai v1's defaults (the thesis's library): pct_start 0.3, final rate peak / 2.5e5, eps
+    1e-8 and weight decay on BatchNorm and bias too."""
+    cfg = defaults({"pct_start": 0.3, "div_final": 2.5e5, "eps": 1e-8, "bn_wd": True})
+    net = model_lib.build("resnet18", 3)
+    groups = recipe.param_groups(model_lib.layer_groups("resnet18", net), [1e-3] * 3, 0.01, cfg["bn_wd"])
+    assert {g["name"].split("/")[1] for g in groups} == {"decay"}
+    assert sum(p.numel() for g in groups for p in g["params"]) == model_lib.count_params(net, True)
+    opt = recipe.make_optimizer(cfg, groups)
+    assert opt.defaults["eps"] == 1e-8
+    sched = recipe.make_scheduler(cfg, opt, total_steps=100)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1e-3 / 25) and np.argmax(lrs) == 29        # pct_start 0.3
+    assert lrs[-1] == pytest.approx(1e-3 / 2.5e5, rel=0.05)                    # div 25 x 1e4
+    assert {k: defaults()[k] for k in ("div", "div_final", "bn_wd")} == {"div": 25.0, "div_final": 1e5, "bn_wd": False}
+
+
 def test_one_cycle_lr_and_momentum_schedule():
     cfg = defaults()
     params = [nn.Parameter(torch.zeros(2, 2)), nn.Parameter(torch.zeros(2))]

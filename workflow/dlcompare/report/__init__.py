@@ -15,8 +15,8 @@ from dlcompare import __version__, atomic
 from dlcompare.errors import UserError
 from dlcompare import glossary as G
 from dlcompare.glossary import REPORT_DIR
-from dlcompare.report import (collect, courses, discussion, extras, figures, numbering, provenance, render,
-                              sidebyside, tables, terminology)
+from dlcompare.report import (collect, comparisons, courses, discussion, extras, figures, numbering, provenance,
+                              render, sidebyside, tables, terminology)
 
 THESIS_TABLE = Path("reports/reference/thesis_table_4_2.csv")
 
@@ -36,14 +36,17 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
     images = int(inputs.split_counts["valid"].sum()) if inputs.split_counts is not None else None
     origin = provenance.build(inputs, thesis)
     ok = runs[runs["status"] == "ok"]
+    study = comparisons.study(inputs)
     side = sidebyside.table(ok, thesis, n_classes, images, same_setting=not origin.banner,
-                            target=params.get("report", {}).get("target_accuracy", 0.8)) \
+                            target=params.get("report", {}).get("target_accuracy", 0.8), study=study) \
         if not ok.empty else None
     shown = {"cleaning": tables.cleaning_table(inputs), "environment": tables.environment_table(inputs),
              "config": tables.config_table(inputs), "status": tables.status_table(inputs),
              "confused": tables.confused_pairs(inputs), "losses": extras.loss_table(inputs, runs),
              "lr_find": extras.lr_find_table(inputs), "extras": extras.extras_table(inputs),
-             "thesis": tables.thesis_table(thesis_path), "sidebyside": side}
+             "thesis": tables.thesis_table(thesis_path), "sidebyside": side,
+             "entries": comparisons.entries_table(study), "pairwise": comparisons.pairwise_table(study),
+             "ablations": comparisons.ablation_table(study, comparisons.variant_questions(params))}
     present = [t.id for t in [*shown.values(), *results] if t is not None and (t.id != "confused" or t.rows)]
     return {
         **shown,
@@ -63,7 +66,7 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
                        "info": f"../../{G.run_dir(G.RESULTS_DIR, r.entry, r.arch, r.seed)}/{G.RUN_INFO}"}
                       for r in inputs.runs if r.ok],
         "figures": figs,
-        "discussion": discussion.write(runs, params, thesis, n_classes, images),
+        "discussion": discussion.write(runs, params, thesis, n_classes, images, study),
         "moocs": courses.load_moocs(),
         "matrix": matrix,
         "course_stats": [{"course": c, "total": matrix.total(c.id), "exclusive": matrix.exclusive(c.id),

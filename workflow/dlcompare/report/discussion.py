@@ -1,20 +1,28 @@
 """The memoir's discussion, written from the numbers: who leads on accuracy, loss and time, by
-how much, and whether the gap exceeds the seed-to-seed spread. Every sentence is conditional on
-the data; there is no verdict that does not come from a comparison made here.
+how much, and whether the comparison separates them. Every sentence is conditional on the data;
+there is no verdict that does not come from a comparison made here.
 
-Rule for "exceeds the spread": the gap between two libraries' means is larger than the sum of
-their standard deviations over seeds (their mean ± std intervals do not overlap). With one seed
-per library the spread is unknown and the text says so.
+Verdicts come from dlcompare.report.comparisons (a paired bootstrap over seeds and validation
+images, Holm-corrected): "ahead", "behind" or "not separated" follow only from the interval each
+sentence prints. Each kind of sentence is built by one function, so the memoir can be translated.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
-from dlcompare.report import sidebyside, stats
+from dlcompare.host.entries import lookup
+from dlcompare.params import deep_merge
+from dlcompare.report import comparisons, sidebyside, stats
 from dlcompare.report.tables import fmt_seconds
+
+
+def _key(ok: pd.DataFrame) -> str:
+    """Runs are grouped by entry (a library's recipe or a variant) where the frame has one."""
+    return "entry" if "entry" in ok.columns else "library"
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -24,19 +32,67 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 
 def _stats(ok: pd.DataFrame, column: str) -> pd.DataFrame:
-    s = ok.groupby("entry")[column].agg(["mean", "std", "count"]).dropna(subset=["mean"])
+    s = ok.groupby(_key(ok))[column].agg(["mean", "std", "count"]).dropna(subset=["mean"])
     return s.sort_values("mean", ascending=False)
 
 
-def _spread(a: pd.Series, b: pd.Series, gap: float, what: str) -> str:
-    if min(a["count"], b["count"]) < 2:
-        return (f"With {plural(min(a['count'], b['count']), 'seed')} for one of them the seed-to-seed spread "
-                f"is unknown, so this {what} gap cannot be told apart from seed noise.")
-    spread = a["std"] + b["std"]
-    verdict = "larger than" if abs(gap) > spread else "within"
-    tail = "" if abs(gap) > spread else " so these seeds do not separate the two libraries"
-    return (f"The gap is {verdict} the seed-to-seed spread (standard deviations {a['std']:.3f} and "
-            f"{b['std']:.3f}, sum {spread:.3f}){tail}.")
+def _level(c: comparisons.Comparison) -> str:
+    return f"{100 * c.level:.1f} % interval {c.interval.text(c.metric.fmt, signed=True).split(' ', 1)[1]}"
+
+
+def _difference(c: comparisons.Comparison) -> str:
+    return c.interval.text(c.metric.fmt, signed=True).split(" ")[0]
+
+
+def separated_sentence(c: comparisons.Comparison) -> str:
+    """A pair the interval separates, told from the side of the better entry."""
+    if c.verdict == comparisons.BEHIND:
+        c = comparisons.flipped(c)
+    return (f"{c.a} is ahead of {c.b} in {c.metric.label} ({c.a} minus {c.b} {_difference(c)}, "
+            f"{_level(c)}, Holm-corrected; P({c.a} better) = {c.p_better:.2f}).")
+
+
+def tied_sentence(metric: comparisons.Metric, tied: list[comparisons.Comparison]) -> str:
+    """The pairs the intervals do not separate on one metric, in one sentence."""
+    pairs = "; ".join(f"{c.a} and {c.b} ({_difference(c)}, {_level(c)})" for c in tied)
+    return (f"Not separated in {metric.label} (A minus B, Holm-corrected interval that includes 0): "
+            f"{pairs}.")
+
+
+def chance_sentence(c: comparisons.Comparison) -> str:
+    return f"The {c.metric.label} of {c.a} and {c.b} is not compared: {c.why}, so the gap is not evidence."
+
+
+def unknown_sentence(c: comparisons.Comparison) -> str:
+    return f"{c.a} and {c.b} get no verdict in {c.metric.label} ({c.why})."
+
+
+def uncertainty_sentence(arch: str, share: float) -> str:
+    """Where the accuracy intervals' width comes from, and so what would narrow them."""
+    more = "seeds" if share >= 0.5 else "validation images"
+    return (f"On {arch}, {100 * share:.0f} % of the bootstrap variance of the accuracy differences comes from "
+            f"seed-to-seed variation and {100 * (1 - share):.0f} % from the sample of validation images: "
+            f"more {more} would narrow these intervals most.")
+
+
+def comparison_sentences(arch: str, study: comparisons.Study | None) -> list[str]:
+    """One sentence per pair of entries on ``arch`` and metric, then where the uncertainty is."""
+    if study is None:
+        return []
+    single = {comparisons.AHEAD: separated_sentence, comparisons.BEHIND: separated_sentence,
+              comparisons.AT_CHANCE: chance_sentence, comparisons.UNKNOWN: unknown_sentence}
+    mine, out = [c for c in study.comparisons if c.arch == arch], []
+    for m in comparisons.METRICS:
+        of = [c for c in mine if c.metric is m]
+        out += [single[c.verdict](c) for c in of if c.verdict in single]
+        tied = [c for c in of if c.verdict == comparisons.TIED]
+        if tied:
+            out.append(tied_sentence(m, tied))
+    shares = [c.seed_share for c in mine if c.metric is comparisons.ACCURACY and math.isfinite(c.seed_share)
+              and c.verdict != comparisons.AT_CHANCE]
+    if shares:
+        out.append(uncertainty_sentence(arch, float(np.mean(shares))))
+    return out
 
 
 def accuracy_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
@@ -53,8 +109,8 @@ def accuracy_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
                f"({int(a['count'])} and {plural(b['count'], 'seed')})" + then]
     else:
         out = [f"On {arch}, {lead} has the highest mean validation accuracy, {a['mean']:.3f} over "
-               f"{plural(a['count'], 'seed')}, {gap:.3f} ahead of {second} ({b['mean']:.3f} over "
-               f"{int(b['count'])})" + then + " " + _spread(a, b, gap, "accuracy")]
+               f"{plural(a['count'], 'seed')}, {gap:.3f} above {second} ({b['mean']:.3f} over "
+               f"{int(b['count'])})" + then]
     test = _stats(ok, "test_accuracy")
     if not tie and lead in test.index and second in test.index:
         t_gap = test.loc[lead, "mean"] - test.loc[second, "mean"]
@@ -76,7 +132,7 @@ def time_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
     (fast, a), (slow, b) = list(per_epoch.iterrows())[:2]
     out = [f"Per epoch, {fast} trains fastest on {arch}: {a['mean']:.2f} s against {b['mean']:.2f} s "
            f"for {slow} ({b['mean'] / a['mean']:.1f}× as long)." if a["mean"] > 0 else ""]
-    epochs = ok.groupby("entry")["epochs"].mean()
+    epochs = ok.groupby(_key(ok))["epochs"].mean()
     total = _stats(ok, "train_seconds").sort_values("mean")
     if epochs.nunique() > 1:
         out.append("The libraries ran different numbers of epochs (" + ", ".join(
@@ -91,7 +147,7 @@ def time_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
 
 def target_sentence(arch: str, ok: pd.DataFrame, target: float) -> str:
     parts, never = [], []
-    for lib, sub in ok.groupby("entry", sort=False):
+    for lib, sub in ok.groupby(_key(ok), sort=False):
         reached = sub["epochs_to_target"].dropna()
         if reached.empty:
             never.append(lib)
@@ -107,7 +163,7 @@ def target_sentence(arch: str, ok: pd.DataFrame, target: float) -> str:
 
 
 def overall_sentences(ok: pd.DataFrame) -> list[str]:
-    means = ok.groupby(["arch", "entry"])["valid_accuracy"].mean().unstack()
+    means = ok.groupby(["arch", _key(ok)])["valid_accuracy"].mean().unstack()
     means = means.dropna(thresh=2)
     if len(means) < 2:
         return []
@@ -126,8 +182,8 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
     library's loss is plain cross-entropy; Keras adds its L2 penalty)."""
     if "reported_valid_loss" not in ok.columns:
         return []
-    diff = (ok["reported_valid_loss"] - ok["valid_loss"]).groupby(ok["entry"]).mean().dropna()
-    core = ok.groupby("entry")["valid_loss"].mean()
+    diff = (ok["reported_valid_loss"] - ok["valid_loss"]).groupby(ok[_key(ok)]).mean().dropna()
+    core = ok.groupby(_key(ok))["valid_loss"].mean()
     if diff.empty:
         return []
     close = [lib for lib, d in diff.items() if abs(d) <= 0.02 + 0.05 * core[lib]]
@@ -141,15 +197,16 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
                       "equals the core's cross-entropy to three decimals")
                    + ("." if not apart else ","))
     for lib in apart:
-        l2 = (params.get(lib) or {}).get("l2")
-        why = (f"; {lib} adds its L2 penalty ({lib}.l2 = {l2:g}) to the loss it reports" if
+        library = lookup(params, lib).library
+        l2 = deep_merge(params.get(library) or {}, lookup(params, lib).overlay).get("l2")
+        why = (f"; {lib} adds its L2 penalty ({library}.l2 = {l2:g}) to the loss it reports" if
                isinstance(l2, (int, float)) and l2 > 0 else "; its loss is not plain cross-entropy")
         out.append(("but " if close and lib == apart[0] else "") + f"{lib} reports "
-                   f"{ok.loc[ok['entry'] == lib, 'reported_valid_loss'].mean():.3f} against a cross-entropy "
+                   f"{ok.loc[ok[_key(ok)] == lib, 'reported_valid_loss'].mean():.3f} against a cross-entropy "
                    f"of {core[lib]:.3f} ({diff[lib]:+.3f}){why}.")
-    penalty = ok.groupby("entry")["loss_penalty"].mean().dropna() \
+    penalty = ok.groupby(_key(ok))["loss_penalty"].mean().dropna() \
         if "loss_penalty" in ok.columns else pd.Series(dtype=float)
-    every = ok.groupby("entry")["loss_penalty_all_kernels"].mean() \
+    every = ok.groupby(_key(ok))["loss_penalty_all_kernels"].mean() \
         if "loss_penalty_all_kernels" in ok.columns else pd.Series(dtype=float)
     for lib, value in penalty.items():
         if value > 0:
@@ -166,7 +223,7 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
 
 
 def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str, n_classes: int = 0,
-                     images: int | None = None) -> list[str]:
+                     images: int | None = None, study: comparisons.Study | None = None) -> list[str]:
     if thesis is None:
         return []
     acc = thesis.pivot(index="arch", columns="library", values="valid_accuracy")
@@ -178,7 +235,7 @@ def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str
     out = [f"For reference, the thesis (one seed, ISIC, GPU) reported fastai ahead of Keras in validation "
            f"accuracy by {gap:.3f} on average over its {len(acc)} models, and {pe['keras'] / pe['fastai']:.1f}× "
            "as many seconds per epoch for Keras as for fastai."]
-    ours = ok.groupby(["arch", "entry"])["valid_accuracy"].mean().unstack()
+    ours = ok.groupby(["arch", _key(ok)])["valid_accuracy"].mean().unstack()
     if {"fastai", "keras"} <= set(ours.columns) and ours[["fastai", "keras"]].dropna().shape[0]:
         both = ours[["fastai", "keras"]].dropna()
         here = (both["fastai"] - both["keras"]).mean()
@@ -192,12 +249,11 @@ def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str
                        "nothing about the two libraries and is not read as agreeing with the thesis.")
         else:
             agree = "the same direction" if here * gap > 0 else "the opposite direction"
-            pair = ok[ok["arch"].isin(both.index)]
-            iv = stats.gap_interval(pair.loc[pair["entry"] == "fastai", "valid_accuracy"],
-                                    pair.loc[pair["entry"] == "keras", "valid_accuracy"])
+            iv = comparisons.pooled(study, "fastai", "keras", comparisons.ACCURACY) if study else \
+                stats.Interval(math.nan)
             sure = (f" (95 % interval {iv.text(signed=True).split(' ', 1)[1]})" + (
                     "" if iv.excludes(0) else ", but the interval includes 0, so these seeds do not "
-                    "establish it") if iv.known else " (one seed: no interval, so not established)")
+                    "establish it") if iv.known else " (fewer than two seeds: no interval, so not established)")
             out.append(f"Here ({dataset}, {plural(len(both), 'model')}) the fastai minus Keras gap is "
                        f"{here:+.3f}: {agree}{sure}. Dataset, image size and hardware differ from the "
                        "thesis, so only the direction is comparable, not the size.")
@@ -205,7 +261,7 @@ def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str
 
 
 def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None, n_classes: int = 0,
-          images: int | None = None) -> list[str]:
+          images: int | None = None, study: comparisons.Study | None = None) -> list[str]:
     """Paragraphs of plain text (the templates escape them)."""
     ok = runs[runs["status"] == "ok"]
     expected, done = len(runs), len(ok)
@@ -218,7 +274,7 @@ def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None, n_class
                   + ("" if done == expected else " Missing runs are left out of every comparison below.")]
     if ok.empty:
         return paragraphs + ["No run finished, so there are no results to discuss yet."]
-    libraries = list(dict.fromkeys(ok["entry"]))
+    libraries = list(dict.fromkeys(ok[_key(ok)]))
     if len(libraries) == 1:
         m = ok["valid_accuracy"]
         paragraphs.append(f"Only {libraries[0]} has finished runs, so there is no comparison between "
@@ -239,14 +295,14 @@ def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None, n_class
         sub = ok[ok["arch"] == arch]
         if sub.empty:
             continue
-        sentences = accuracy_sentences(arch, sub) + time_sentences(arch, sub)
+        sentences = accuracy_sentences(arch, sub) + time_sentences(arch, sub) + comparison_sentences(arch, study)
         sentences.append(target_sentence(arch, sub, target))
         paragraph = " ".join(s for s in sentences if s)
         if paragraph:
             paragraphs.append(paragraph)
     paragraphs += overall_sentences(ok)
     paragraphs += loss_sentences(ok, params, thesis)
-    paragraphs += thesis_sentences(ok, thesis, params["data"]["dataset"], n_classes, images)
+    paragraphs += thesis_sentences(ok, thesis, params["data"]["dataset"], n_classes, images, study)
     return [p for p in paragraphs if p and not (isinstance(p, float) and math.isnan(p))]
 
 

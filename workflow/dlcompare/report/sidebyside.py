@@ -1,6 +1,9 @@
 """The thesis side by side: one row per claim of its chapter 4 (Table 4.2 and the text around
-it), the thesis's value, the re-run's with its 95 % interval (dlcompare.report.stats), whether the
-two can be compared, and a verdict. A library at chance level is never read as evidence."""
+it), the thesis's value, the re-run's with its 95 % interval, whether the two can be compared, and
+a verdict. Gaps and ratios between fastai and Keras come from dlcompare.report.comparisons (the
+paired bootstrap over seeds and validation images; per model, Holm-corrected); only the base
+recipes (entry = library) stand for a library here. A library at chance level is never read as
+evidence."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import math
 
 import pandas as pd
 
-from dlcompare.report import stats
+from dlcompare.report import comparisons, stats
 from dlcompare.report.tables import Cell, Table
 
 A, B = "fastai", "keras"          # the thesis compares these two
@@ -18,19 +21,23 @@ def chance(classes: int) -> float:
     return 1 / classes if classes else math.nan
 
 
-def accuracy(ok: pd.DataFrame, library: str, images: int | None) -> stats.Interval:
-    acc = ok.loc[ok["entry"] == library, "valid_accuracy"]
+def _key(ok: pd.DataFrame) -> str:
+    return "entry" if "entry" in ok.columns else "library"
+
+
+def accuracy(ok: pd.DataFrame, entry: str, images: int | None) -> stats.Interval:
+    acc = ok.loc[ok[_key(ok)] == entry, "valid_accuracy"]
     return stats.accuracy_interval(acc, images)
 
 
 def chance_note(ok: pd.DataFrame, n_classes: int, images: int | None) -> dict[str, stats.Interval]:
-    """{library: accuracy interval} for the libraries whose accuracy is at chance level."""
+    """{entry: accuracy interval} for the entries (libraries' recipes, variants) at chance level."""
     level = chance(n_classes)
     out = {}
-    for library in dict.fromkeys(ok["entry"]):
-        interval = accuracy(ok, library, images)
+    for entry in dict.fromkeys(ok[_key(ok)]):
+        interval = accuracy(ok, entry, images)
         if stats.at_chance(interval, level):
-            out[library] = interval
+            out[entry] = interval
     return out
 
 
@@ -48,14 +55,20 @@ def _direction_verdict(interval: stats.Interval, null: float, thesis_above: bool
     return "agrees (direction)" if (interval.estimate > null) == thesis_above else "contradicts (direction)"
 
 
+def base_recipes(ok: pd.DataFrame) -> pd.DataFrame:
+    """The runs of each library's own recipe (variants left out)."""
+    return ok[ok["entry"] == ok["library"]] if "entry" in ok.columns else ok
+
+
 def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images: int | None,
-          same_setting: bool, target: float) -> Table | None:
+          same_setting: bool, target: float, study: comparisons.Study | None = None) -> Table | None:
     if thesis is None:
         return None
+    ok = base_recipes(ok)
     thesis_classes = 7                                   # Skin Cancer ISIC after cleaning (thesis 4.2.1)
     level = chance(n_classes)
     at = chance_note(ok, n_classes, images)
-    have = {A, B} <= set(ok["entry"])
+    have = {A, B} <= set(ok["library"])
     blocked = ("not evidence: " + ", ".join(f"{lib} at chance ({iv.text()})" for lib, iv in at.items()
                                             if lib in (A, B))) if any(lib in (A, B) for lib in at) else ""
     comparable = "yes" if same_setting else "direction only: other dataset, budget and hardware"
@@ -65,11 +78,10 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
 
     acc = thesis.pivot(index="arch", columns="library", values="valid_accuracy")
     t_gap = float((acc[A] - acc[B]).mean())
-    both = ok[ok["entry"].isin([A, B])]
-    archs = [a for a in dict.fromkeys(both["arch"]) if {A, B} <= set(both.loc[both["arch"] == a, "entry"])]
+    both = ok[ok["library"].isin([A, B])]
+    archs = [a for a in dict.fromkeys(both["arch"]) if {A, B} <= set(both.loc[both["arch"] == a, "library"])]
     pooled = both[both["arch"].isin(archs)]
-    gap = stats.gap_interval(pooled.loc[pooled["entry"] == A, "valid_accuracy"],
-                             pooled.loc[pooled["entry"] == B, "valid_accuracy"]) if have and archs \
+    gap = comparisons.pooled(study, A, B, comparisons.ACCURACY) if have and archs and study \
         else stats.Interval(math.nan)
     rows.append([Cell(f"{A} ahead of {B} in validation accuracy (mean over models)"),
                  Cell(f"{t_gap:+.3f} ({len(acc)} models, 1 seed)"),
@@ -78,24 +90,22 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
                  Cell(comparable), Cell(_direction_verdict(gap, 0.0, True, blocked))])
 
     ahead = int((acc[A] > acc[B]).sum())
-    per_model = [stats.gap_interval(both.loc[(both["arch"] == a) & (both["entry"] == A), "valid_accuracy"],
-                                    both.loc[(both["arch"] == a) & (both["entry"] == B), "valid_accuracy"])
-                 for a in archs]
-    lead = sum(iv.estimate > 0 for iv in per_model)
-    sure = sum(iv.known and iv.low > 0 for iv in per_model)
+    per_model = [study.pair(A, B, a, comparisons.ACCURACY) for a in archs] if study else []
+    per_model = [c for c in per_model if c is not None]
+    lead = sum(c.estimate > 0 for c in per_model)
+    sure = sum(c.verdict == comparisons.AHEAD for c in per_model)
+    behind = sum(c.verdict == comparisons.BEHIND for c in per_model)
     rows.append([Cell(f"{A} ahead of {B} on every model"), Cell(f"{ahead} of {len(acc)} models"),
                  Cell(f"{lead} of {len(archs)} model{'s' if len(archs) != 1 else ''} "
-                      f"({sure} with the interval above 0)") if archs else Cell("not run", missing=True),
+                      f"({sure} separated ahead, Holm-corrected)") if archs else Cell("not run", missing=True),
                  Cell(comparable),
                  Cell(blocked or ("not run here" if not archs else "agrees" if sure == len(archs)
-                                  else "contradicts" if sum(iv.known and iv.high < 0 for iv in per_model)
-                                  else "undecided"))])
+                                  else "contradicts" if behind else "undecided"))])
 
     spe = thesis.assign(spe=(thesis["phase1_seconds"] + thesis["phase2_seconds"])
                         / (thesis["phase1_epochs"] + thesis["phase2_epochs"])).groupby("library")["spe"].mean()
     t_ratio = float(spe[B] / spe[A])
-    ratio = stats.ratio_interval(ok.loc[ok["entry"] == B, "seconds_per_epoch"],
-                                 ok.loc[ok["entry"] == A, "seconds_per_epoch"]) if have \
+    ratio = comparisons.pooled(study, B, A, comparisons.TIME, ratio=True) if have and study \
         else stats.Interval(math.nan)
     rows.append([Cell(f"{B} needs more seconds per epoch than {A} ({B} / {A})"), Cell(f"{t_ratio:.2f}×"),
                  Cell(ratio.text("{:.2f}×") if math.isfinite(ratio.estimate) else "not run",
@@ -104,7 +114,7 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
 
     keras_loss = thesis.loc[thesis["library"] == B, "valid_loss"]
     fastai_loss = thesis.loc[thesis["library"] == A, "valid_loss"]
-    k = ok[ok["entry"] == B]
+    k = ok[ok["library"] == B]
     diff = stats.mean_interval(k["reported_valid_loss"] - k["valid_loss"]) \
         if "reported_valid_loss" in ok.columns and len(k) else stats.Interval(math.nan)
     rows.append([Cell(f"{B}'s losses are not comparable with {A}'s (they include L2)"),
@@ -118,7 +128,7 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
                       "contradicts" if diff.known and diff.high < 0 else
                       "undecided (one seed: no interval)" if not diff.known else "undecided")])
 
-    reach = {lib: ok.loc[ok["entry"] == lib, "epochs_to_target"] for lib in (A, B)}
+    reach = {lib: ok.loc[ok["library"] == lib, "epochs_to_target"] for lib in (A, B)}
     def reached(lib):
         r = reach[lib].dropna()
         n = len(reach[lib])
@@ -137,7 +147,7 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
                                                    " (descriptive, no interval)"))])
     return Table("sidebyside", "The thesis side by side: each claim of its chapter 4, the thesis's "
                  "value (one seed, ISIC, GPU), the re-run's with its 95 % confidence interval in brackets "
-                 "(t-interval over seeds; Welch for gaps and, on the log scale, for ratios), whether they "
+                 "(bootstrap over seeds and, paired, the validation images; steady-state time over seeds), whether they "
                  f"are comparable, and the verdict. Chance level here is {level:.3f}; a library whose "
                  "share of correct validation predictions (all seeds pooled, exact binomial interval) "
                  "does not exclude it is at chance, and a gap against it is not evidence.",

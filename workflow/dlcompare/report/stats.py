@@ -1,7 +1,7 @@
-"""Confidence intervals behind the memoir's verdicts (scipy), in one place.
+"""Intervals of single quantities (scipy), and the chance-level test.
 
-Seeds are the replicates: a library's mean over seeds gets a Student t-interval, the gap between
-two libraries a Welch t-interval, a ratio of times a Welch interval on the log scale. Whether an
+A mean over seeds of something with no images behind it (e.g. the L2 term inside a loss) gets a
+Student t-interval. Comparisons between entries are dlcompare.report.comparisons's. Whether an
 accuracy is above chance is asked of every validation prediction its runs made: under guessing
 each is right with probability 1 / classes, independently, so the exact (Clopper-Pearson)
 interval of the pooled share correct is the test. "At chance" means that interval reaches the
@@ -56,31 +56,6 @@ def mean_interval(values, level: float = LEVEL) -> Interval:
         return Interval(float(a.mean()), float(a.mean()), float(a.mean()), len(a))
     low, high = stats.t.interval(level, len(a) - 1, loc=a.mean(), scale=sem)
     return Interval(float(a.mean()), float(low), float(high), len(a))
-
-
-def gap_interval(a, b, level: float = LEVEL) -> Interval:
-    """mean(a) - mean(b), Welch t-interval (no equal-variance assumption)."""
-    a, b = _clean(a), _clean(b)
-    if len(a) == 0 or len(b) == 0:
-        return Interval(math.nan)
-    gap = float(a.mean() - b.mean())
-    if min(len(a), len(b)) < 2:
-        return Interval(gap, n=min(len(a), len(b)))
-    if a.std() == 0 and b.std() == 0:
-        return Interval(gap, gap, gap, min(len(a), len(b)))
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
-    return Interval(gap, float(ci.low), float(ci.high), min(len(a), len(b)))
-
-
-def ratio_interval(a, b, level: float = LEVEL) -> Interval:
-    """mean(a) / mean(b) of positive values (times): Welch interval of log a - log b."""
-    a, b = _clean(a), _clean(b)
-    a, b = a[a > 0], b[b > 0]
-    if len(a) == 0 or len(b) == 0:
-        return Interval(math.nan)
-    log = gap_interval(np.log(a), np.log(b), level)
-    return Interval(float(a.mean() / b.mean()), math.exp(log.low) if log.known else math.nan,
-                    math.exp(log.high) if log.known else math.nan, log.n)
 
 
 def accuracy_interval(accuracies, images: int | None = None, level: float = LEVEL) -> Interval:
