@@ -136,7 +136,7 @@ def make_project(root: Path, classes: list[str], libraries=("torch", "fastai", "
                  archs=("resnet18",), seeds=(0, 1), skip=(), courses_dir: Path | None = None) -> dict:
     """A project directory with cleaned + split data, runs for every combination except ``skip``,
     and the memoir's templates and course data; returns the validated params."""
-    for name in ("reports/templates", "reports/courses", "reports/reference"):
+    for name in ("reports/templates", "reports/i18n", "reports/courses", "reports/reference"):
         source = courses_dir if name == "reports/courses" and courses_dir else ROOT / name
         shutil.copytree(source, root / name)
     raw = make_raw(root, classes)
@@ -331,7 +331,7 @@ def test_runs_of_another_split_or_params_are_left_out_as_stale(tmp_path, monkeyp
     assert warning == ["warning: 2 stale run(s) left out of the memoir (trained on another split with classes "
                        "0, 1, 2, 3, 4, 5, 6, 7, 8, 9): torch/resnet18/seed1, fastai/resnet18/seed0; train them again"]
     header = html_text(out).split("</header>")[0]
-    assert "2 run(s) left out as stale" in header and "torch/resnet18/seed1" in header
+    assert "2 runs left out as stale" in header and "torch/resnet18/seed1" in header
     assert "trained with other parameters" in html_text(out)      # the status table gives each reason
     rows = {(r[0][0], r[1][0]): r for r in html_table(out, "tab-results-valid")[1:]}
     assert rows[("resnet18", "torch")][2][0] == "1/2"             # means over the matching runs only

@@ -7,7 +7,7 @@
 # Installs through apt-get when it can do so without asking (Debian/Ubuntu, as root); otherwise it
 # prints the one command to run and exits 0, so the pipeline still writes memoir.tex and memoir.html.
 set -euo pipefail
-TEX="texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended lmodern cm-super latexmk poppler-utils"
+TEX="texlive-latex-recommended texlive-latex-extra texlive-lang-spanish texlive-fonts-recommended lmodern cm-super latexmk poppler-utils"
 BROWSER="chromium"
 SLURM="slurmctld slurmd slurm-client munge"
 want=""

@@ -4,6 +4,8 @@ counters from these numbers instead of counting on its own."""
 
 from __future__ import annotations
 
+from dlcompare.report.i18n import _
+
 # (chapter, kind, id) in the order the memoir shows them; ids not present in a build are skipped.
 ORDER = [
     ("1", "table", "cleaning"), ("1", "table", "environment"), ("1", "figure", "dataset"),
@@ -37,6 +39,7 @@ def numbers(figs: dict, tables: list[str]) -> dict:
             continue
         for name in matched:
             k = count[(chapter, kind)] = count.get((chapter, kind), 0) + 1
-            label = f"{'Table' if kind == 'table' else 'Figure'} {chapter}.{k}"
+            label = (_("Table {number}") if kind == "table" else _("Figure {number}")).format(number=f"{chapter}.{k}")
+
             out[f"{kind}:{name}"] = Number(label=label, n=k, thesis=THESIS.get(f"{kind}:{ident}", ""))
     return out
