@@ -30,7 +30,7 @@ def editions(params: dict, pdf: bool) -> list[dict]:
     out = []
     for lang in params.get("report", {}).get("languages", ["en"]):
         stem = "memoir" + i18n.suffix(lang)
-        out.append({"lang": lang, "name": i18n.NAMES[lang], "html": f"{stem}.html",
+        out.append({"lang": lang, "name": _(i18n.NAMES[lang]), "html": f"{stem}.html",
                     "pdf": f"{stem}.pdf" if pdf else None, "stem": stem})
     return out
 

@@ -24,7 +24,7 @@ from dlcompare.errors import UserError
 CATALOGS = Path("reports/i18n")
 DOMAIN = "memoir"
 LANGUAGES = ("en", "es")          # en: the source strings; es: the Spanish edition
-NAMES = {"en": "English", "es": "español"}
+
 
 _current: contextvars.ContextVar[tuple[str, NullTranslations]] = contextvars.ContextVar(
     "memoir_language", default=("en", NullTranslations()))
@@ -79,6 +79,10 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Mark a string for extraction without translating it yet (translated where shown)."""
     return message
+
+
+# Each language's name, translated where shown ("inglés", "español" in the Spanish edition).
+NAMES = {"en": N_("English"), "es": N_("Spanish")}
 
 
 def suffix(lang: str) -> str:
