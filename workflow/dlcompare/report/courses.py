@@ -47,6 +47,7 @@ class Course:
     source: Path | None = None     # the course text its evidence quotes
     summary_es: str = ""
     library_es: str = ""
+    title_es: str = ""
 
     @property
     def hex(self) -> str:
@@ -130,7 +131,7 @@ def _courses(folder: Path, columns: list[str]) -> list[Course]:
                 raise UserError(f"{meta_path}: {cid}.source {m['source']!r} not found (relative to {folder})")
         courses.append(Course(cid, m.get("label", cid), m.get("title", ""), colour,
                               m.get("summary", ""), m.get("library", ""), source,
-                              m.get("summary_es", ""), m.get("library_es", "")))
+                              m.get("summary_es", ""), m.get("library_es", ""), m.get("title_es", "")))
     return courses
 
 
@@ -194,8 +195,8 @@ def in_language(matrix: Matrix, moocs: list[dict], lang: str) -> tuple[Matrix, l
     (the thesis's own for Table 3.1 and the topics) where the data files have them."""
     if lang != "es":
         return matrix, moocs
-    courses = [dataclasses.replace(c, summary=c.summary_es or c.summary, library=c.library_es or c.library)
-               for c in matrix.courses]
+    courses = [dataclasses.replace(c, summary=c.summary_es or c.summary, library=c.library_es or c.library,
+                                   title=c.title_es or c.title) for c in matrix.courses]
     topics = [dataclasses.replace(t, topic=t.topic_es.replace("*", "") or t.topic, topic_es=t.topic)
               for t in matrix.topics]
     keys = ("name", "prerequisites", "characteristics", "contents")
