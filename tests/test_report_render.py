@@ -124,8 +124,9 @@ def test_spanish_edition_pdf_and_html(tmp_path, monkeypatch):
     """report.languages [en, es] (the default) builds both editions; the Spanish one has its
     headings, table numbers and Appendix B in Spanish (pdftotext and the HTML), babel's spanish
     names (Índice general), lang="es", and links to the English edition (and back)."""
-    out = build(tmp_path, monkeypatch, PLAIN)
+    out = build(tmp_path, monkeypatch, PLAIN, languages=("en", "es"))
     for name in ("memoir.pdf", "memoir.html", "memoir.es.pdf", "memoir.es.html", "memoir.es.tex"):
+
         assert (out / name).is_file(), name
     print("pages: memoir.pdf", pdf_pages(out / "memoir.pdf"), "memoir.es.pdf", pdf_pages(out / "memoir.es.pdf"))
     tex_en = (out / "memoir.tex").read_text(encoding="utf-8")
