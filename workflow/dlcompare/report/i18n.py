@@ -125,6 +125,13 @@ def update(lang: str, root: Path = Path(".")) -> Path:
         catalog = pofile.read_po(fh, locale=lang, domain=DOMAIN)
     catalog.update(extract(root), no_fuzzy_matching=True)
     catalog.obsolete.clear()
+    catalog.header_comment = (f"# The memoir's {NAMES[lang]} edition, translated by hand with the thesis's terms (its "
+                              "Appendix B).\n# `make messages` merges new strings in; tests/test_i18n.py fails "
+                              "until each is translated.")
+    catalog.last_translator = catalog.language_team = "dlcompare"
+    catalog.msgid_bugs_address = ""
+    catalog.revision_date = catalog.creation_date
+
     with open(path, "wb") as fh:
         pofile.write_po(fh, catalog, width=100, omit_header=False, sort_output=False, no_location=False)
     return path
