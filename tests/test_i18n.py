@@ -103,3 +103,26 @@ def test_spanish_mooc_bullets_are_the_thesis_own():
             assert len(m[f"{key}_es"]) == len(m[key]), (m["name"], key)
             for item in m[f"{key}_es"]:
                 assert item in row.replace("<i>", "").replace("</i>", ""), (m["name"], item)
+
+
+def test_an_edition_without_its_babel_language_gets_no_pdf_and_a_note(tmp_path, monkeypatch):
+    """TeX without babel's spanish (no texlive-lang-spanish): memoir.es.pdf is skipped with a note
+    (memoir.es.tex and .html stand), the English PDF is still compiled, and the HTML links no
+    Spanish PDF."""
+    import dlcompare.report as report
+    from dlcompare.report import render
+    monkeypatch.setattr(render, "tex_available", lambda: True)
+    monkeypatch.setattr(render, "babel_available", lambda lang: lang != "es")
+    built, notes = [], []
+    monkeypatch.setattr(render, "compile_pdf", lambda out, log, final=None, stem="memoir": built.append(stem))
+    params = {"report": {"languages": ["en", "es"]}}
+    assert report.compile_editions(tmp_path, params, notes.append) is None
+    assert built == ["memoir"] and len(notes) == 1 and "texlive-lang-spanish" in notes[0]
+    assert [e["pdf"] for e in report.editions(params, True)] == ["memoir.pdf", None]
+
+
+def test_babel_languages_are_looked_up_in_tex(monkeypatch):
+    from dlcompare.report import render
+    assert render.babel_available("en")                       # English needs no extra package
+    monkeypatch.setitem(render.BABEL, "es", "no-such-language-file.ldf")
+    assert not render.babel_available("es")

@@ -26,12 +26,13 @@ DEFAULT_TITLE = N_("Deep-learning libraries compared: a reproducible re-run")
 
 
 def editions(params: dict, pdf: bool) -> list[dict]:
-    """The memoir's editions (report.languages), each with its file names, for the links between them."""
+    """The memoir's editions (report.languages), each with its file names, for the links between
+    them; ``pdf``: whether TeX is there (an edition whose babel language is missing gets none)."""
     out = []
     for lang in params.get("report", {}).get("languages", ["en"]):
         stem = "memoir" + i18n.suffix(lang)
         out.append({"lang": lang, "name": _(i18n.NAMES[lang]), "html": f"{stem}.html",
-                    "pdf": f"{stem}.pdf" if pdf else None, "stem": stem})
+                    "pdf": f"{stem}.pdf" if pdf and render.babel_available(lang) else None, "stem": stem})
     return out
 
 
@@ -76,7 +77,7 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path, lang: st
         "results": results,
         "provenance": origin,
         "numbers": numbering.numbers(figs, present + ["moocs", "matrix"]),
-        "pdf_built": render.tex_available(),
+        "pdf_built": render.tex_available() and render.babel_available(lang),
         "run_files": [{"run": f"{r.library}/{r.arch}/seed{r.seed}",
                        "metrics": f"../../{G.run_dir(G.RESULTS_DIR, r.library, r.arch, r.seed)}/{G.METRICS}",
                        "info": f"../../{G.run_dir(G.RESULTS_DIR, r.library, r.arch, r.seed)}/{G.RUN_INFO}"}
@@ -122,6 +123,23 @@ def notices(inputs: collect.Inputs) -> list[str]:
     return out
 
 
+def compile_editions(out: Path, params: dict, log) -> str | None:
+    """Each edition's PDF; one without TeX's babel language for it is skipped with a note (its
+    .tex and .html stand). Returns the first LaTeX error, or None."""
+    error = None
+    for edition in editions(params, True):
+        if not render.tex_available():
+            render.compile_pdf(out, log)             # says why there is no PDF, once
+            break
+        if edition["pdf"] is None:
+            log(f"note: {edition['stem']}.pdf not built: TeX lacks babel's {render.BABEL[edition['lang']]} "
+                f"(install {render.BABEL_PACKAGE[edition['lang']]}: `make tex`); {edition['stem']}.tex "
+                f"and {edition['stem']}.html are written")
+            continue
+        error = error or render.compile_pdf(out, log, Path(REPORT_DIR), stem=edition["stem"])
+    return error
+
+
 def build_report(params: dict, log=print) -> Path:
     """Render reports/build from the current directory's results (the `dlcompare report` stage)."""
     for name in ("memoir.tex.j2", "memoir.html.j2"):
@@ -130,7 +148,6 @@ def build_report(params: dict, log=print) -> Path:
                             "from the project root")
     inputs = collect.collect(params)
     runs = tables.run_frame(inputs)
-    error = None
     langs = params.get("report", {}).get("languages", ["en"])
     for lang in langs:
         i18n.translations(lang)                 # a missing catalog stops here, before any work
@@ -140,11 +157,9 @@ def build_report(params: dict, log=print) -> Path:
         for lang in langs:
             with i18n.activate(lang):
                 render.render(out, context(inputs, runs, out, THESIS_TABLE, lang), lang=lang)
-        for edition in editions(params, True):
-            error = error or render.compile_pdf(out, log, Path(REPORT_DIR), stem=edition["stem"])
-            if not render.tex_available():
-                break                                    # one note is enough
+        error = compile_editions(out, params, log)
     build = Path(REPORT_DIR)
+
     made = [build / f"{e['stem']}.{ext}" for e in editions(params, True) for ext in ("pdf", "html", "tex")
             if (build / f"{e['stem']}.{ext}").is_file()]
     n_ok = sum(r.ok for r in inputs.runs)

@@ -114,6 +114,23 @@ def tex_available() -> bool:
     return bool(shutil.which("latexmk") and shutil.which("pdflatex"))
 
 
+# babel's language file for each edition's hyphenation and names (Debian: texlive-lang-spanish)
+BABEL = {"en": "english.ldf", "es": "spanish.ldf"}
+BABEL_PACKAGE = {"es": "texlive-lang-spanish"}
+
+
+def babel_available(lang: str) -> bool:
+    """Whether TeX finds babel's file for ``lang`` (an edition without it gets no PDF, not a failed build)."""
+    if lang not in BABEL_PACKAGE:
+        return True
+    try:
+        found = subprocess.run(["kpsewhich", BABEL[lang]], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return found.returncode == 0 and bool(found.stdout.strip())
+
+
+
 def compile_pdf(out: Path, log, final: Path | None = None, timeout: int = 600, stem: str = "memoir") -> str | None:
     """Build <stem>.pdf from <stem>.tex in ``out`` (the staging copy of ``final``); return an error
     message with the LaTeX log's tail, or None."""
