@@ -136,10 +136,11 @@ def fake_run(split_dir: Path, results: Path, library: str, arch: str, seed: int,
 
 def make_project(root: Path, classes: list[str], libraries=("torch", "fastai", "keras"),
                  archs=("resnet18",), seeds=(0, 1), skip=(), courses_dir: Path | None = None,
-                 variants=()) -> dict:
+                 variants=(), languages=("en",)) -> dict:
     """A project directory with cleaned + split data, runs for every combination except ``skip``,
-    and the memoir's templates and course data; returns the validated params."""
-    for name in ("reports/templates", "reports/courses", "reports/reference"):
+    and the memoir's templates and course data; returns the validated params. One edition by
+    default (the Spanish one is checked on the shared ``full`` memoir and in the slow tests)."""
+    for name in ("reports/templates", "reports/i18n", "reports/courses", "reports/reference"):
         source = courses_dir if name == "reports/courses" and courses_dir else ROOT / name
         shutil.copytree(source, root / name)
     raw = make_raw(root, classes)
@@ -154,7 +155,7 @@ def make_project(root: Path, classes: list[str], libraries=("torch", "fastai", "
     params = {"data": {**base["data"], **data}, "train": {**base["train"], "libraries": list(libraries),
                                                           "variants": list(variants),
                                                           "archs": list(archs), "seeds": list(seeds)},
-              "report": {"title": "Test memoir & friends", "target_accuracy": 0.7},
+              "report": {"title": "Test memoir & friends", "target_accuracy": 0.7, "languages": list(languages)},
               "variants": {v: base["variants"][v] for v in variants}}
     for lib in libraries:
         params[lib] = base.get(lib, {"custom_option": 1})
@@ -225,7 +226,8 @@ def full(tmp_path_factory):
     take most of a build's time)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         root = tmp_path_factory.mktemp("full")
-        yield root, *build(root, monkeypatch)
+        yield root, *build(root, monkeypatch, languages=("en", "es"))
+
 
 
 def test_full_report_numbers_come_from_the_artifacts(full):
@@ -345,7 +347,7 @@ def test_runs_of_another_split_or_params_are_left_out_as_stale(tmp_path, monkeyp
     assert warning == ["warning: 2 stale run(s) left out of the memoir (trained on another split with classes "
                        "0, 1, 2, 3, 4, 5, 6, 7, 8, 9): torch/resnet18/seed1, fastai/resnet18/seed0; train them again"]
     header = html_text(out).split("</header>")[0]
-    assert "2 run(s) left out as stale" in header and "torch/resnet18/seed1" in header
+    assert "2 runs left out as stale" in header and "torch/resnet18/seed1" in header
     assert "trained with other parameters" in html_text(out)      # the status table gives each reason
     rows = {(r[0][0], r[1][0]): r for r in html_table(out, "tab-results-valid")[1:]}
     assert rows[("resnet18", "torch")][2][0] == "1/2"             # means over the matching runs only
@@ -731,7 +733,49 @@ def test_tables_and_figures_are_numbered_with_the_thesis_numbers(full):
     assert "(= Tabla 4.1)" in tex[config - 400:config]
 
 
+def test_course_tables_are_numbered_with_captions_outside_their_scroll_boxes(full):
+    _, out, _, _ = full
+    for page, table in ((html_text(out), "Table"), ((out / "memoir.es.html").read_text(encoding="utf-8"), "Tabla")):
+        for ident, number, thesis in (("moocs", "5.1", "3.1"), ("matrix", "5.2", "3.2")):
+            block = page[page.rindex('<div class="table-block">', 0, page.index(f'id="tab-{ident}"')):
+                         page.index(f'id="tab-{ident}"')]
+            caption = block[:block.index('<div class="scroll"')]            # before the scroll box
+            assert f'id="cap-{ident}"><strong>{table} {number}</strong> <span class="thesis-ref">(= Tabla {thesis})' \
+                in caption, (table, ident)
+            assert f'aria-labelledby="cap-{ident}"' in block
+        assert "<caption>" not in page
+    tex = (out / "memoir.tex").read_text(encoding="utf-8")
+    for ident, n in (("moocs", 0), ("matrix", 1)):
+        label = tex.index(rf"\label{{tab:{ident}}}")
+        assert tex.rindex(rf"\setcounter{{table}}{{{n}}}", 0, label) > tex.rindex(r"\chapter", 0, label)
+        assert "(= Tabla 3." in tex[label - 300:label]
+
+
+def test_spanish_edition_beside_the_english(full):
+    """report.languages [en, es]: memoir.es.html in Spanish (headings, table headers, figure
+    captions, Appendix B), its own figures, lang="es", links both ways."""
+    _, out, _, _ = full
+    es = (out / "memoir.es.html").read_text(encoding="utf-8")
+    en = html_text(out)
+    assert '<html lang="es">' in es and '<html lang="en">' in en
+    for text in ("<h2>1 Preparación</h2>", "<h2>2 Configuración</h2>", "<h2>3 Resultados</h2>",
+                 "<h2>4 Curvas de entrenamiento e interpretación</h2>", "<h2>6 Discusión</h2>",
+                 "Traducción de la terminología</h2>", ">Exactitud<", ">Entropía cruzada<", ">Semillas<",
+                 "<dt>Perfil</dt>", "<dt>Reproducir</dt>", "No es comparable con los números de la tesis",
+                 "Curvas de entrenamiento de resnet18", "Los números usan el punto decimal",
+                 '<dt lang="es">época</dt><dd lang="en">epoch</dd>', "Programa Especializado Aprendizaje Profundo",
+                 "funciones de activación"):
+        assert text in es, text
+    for english in ("<h2>1 Setup</h2>", ">Accuracy<", "<dt>Profile</dt>", "Training curves of"):
+        assert english not in es, english
+    assert 'href="memoir.html" hreflang="en"' in es and 'href="memoir.es.html" hreflang="es"' in en
+    assert (out / "figures/es/curves-resnet18.png").is_file() and (out / "memoir.es.tex").is_file()
+    tex = (out / "memoir.es.tex").read_text(encoding="utf-8")
+    assert r"\usepackage[spanish,es-tabla" in tex and r"\chapter{Resultados}" in tex
+
+
 def test_discussion_grammar(full):
+
     _, out, _, _ = full
     html = html_text(out)
     discussion = html[html.index('id="discussion"'):html.index("</section>", html.index('id="discussion"'))]

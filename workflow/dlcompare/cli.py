@@ -143,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("library", help="plugin name")
     check.add_argument("--arch", help="architecture to test (default: the plugin's smallest)")
     add("report", "render the memoir (LaTeX/PDF and HTML) into reports/build",
-        "Render the comparison report and the course-content matrix from the run artifacts.")
+        "Render the comparison report and the course-content matrix from the run artifacts, one "
+        "edition per report.languages: memoir.pdf/.html (en), memoir.es.pdf/.html (es).")
+
     return parser
 
 

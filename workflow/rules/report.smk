@@ -10,9 +10,10 @@ rule report:
         run_files(G.RUN_INFO),
         run_files(G.METRICS),
         [G.settings_file(entry) for entry in ENTRIES],
-        # What the memoir is made from besides the runs: templates, course tables, the thesis's
-        # published values, and the code that renders it (the same list as dvc.yaml's deps).
+        # What the memoir is made from besides the runs: templates, their translations, course
+        # tables, the thesis's published values, and the code that renders it (as dvc.yaml's deps).
         "reports/templates",
+        "reports/i18n",
         "reports/courses",
         "reports/reference",
         "workflow/dlcompare/report",

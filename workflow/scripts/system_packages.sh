@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The system packages the memoir needs, in one place (used by `make demo`, `make tex` and .ci/run).
-#   tex:     TeX Live for memoir.pdf, with vector fonts (lmodern, cm-super: no bitmap Type 3 fonts)
+#   tex:     TeX Live for memoir.pdf, with vector fonts (lmodern, cm-super: no bitmap Type 3 fonts),
+#            babel spanish (texlive-lang-spanish: the Spanish edition memoir.es.pdf)
 #            and poppler-utils (pdffonts, pdftoppm: the slow tests read the PDF back)
 #   browser: Chromium for the HTML check of the slow tests
 #   slurm:   a one-node SLURM cluster (slurmctld, slurmd, client, munge) for tests/test_slurm.py
 # Installs through apt-get when it can do so without asking (Debian/Ubuntu, as root); otherwise it
 # prints the one command to run and exits 0, so the pipeline still writes memoir.tex and memoir.html.
 set -euo pipefail
-TEX="texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended lmodern cm-super latexmk poppler-utils"
+TEX="texlive-latex-recommended texlive-latex-extra texlive-lang-spanish texlive-fonts-recommended lmodern cm-super latexmk poppler-utils"
 BROWSER="chromium"
 SLURM="slurmctld slurmd slurm-client munge"
 want=""

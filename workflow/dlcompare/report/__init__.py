@@ -2,9 +2,11 @@
 
 Reads the data reports, the split and every expected run's artifacts (missing runs are shown as
 missing), computes tables, figures and a data-driven discussion, renders reports/templates/ and
-swaps the whole build directory into reports/build at once. Files written there:
-memoir.tex, memoir.pdf (when TeX is installed), memoir.html (standalone), summary.csv (one row
-per expected run), summary_by_model.csv (mean/std over seeds), figures/*.png|pdf.
+swaps the whole build directory into reports/build at once. Files written there, per edition of
+``report.languages`` (English: memoir.*, Spanish: memoir.es.*, see :mod:`dlcompare.report.i18n`):
+memoir.tex, memoir.pdf (when TeX is installed), memoir.html (standalone), figures/*.png|pdf
+(Spanish: figures/es/); and once: summary.csv (one row per expected run), summary_by_model.csv
+(mean/std over seeds).
 """
 
 from __future__ import annotations
@@ -15,13 +17,27 @@ from dlcompare import __version__, atomic
 from dlcompare.errors import UserError
 from dlcompare import glossary as G
 from dlcompare.glossary import REPORT_DIR
-from dlcompare.report import (collect, comparisons, courses, discussion, extras, figures, numbering, provenance,
+from dlcompare.report import (collect, comparisons, courses, discussion, extras, figures, i18n, numbering, provenance,
                               render, sidebyside, tables, terminology)
+from dlcompare.report.i18n import N_, _, ngettext
 
 THESIS_TABLE = Path("reports/reference/thesis_table_4_2.csv")
+DEFAULT_TITLE = N_("Deep-learning libraries compared: a reproducible re-run")
 
 
-def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
+def editions(params: dict, pdf: bool) -> list[dict]:
+    """The memoir's editions (report.languages), each with its file names, for the links between
+    them; ``pdf``: whether TeX is there (an edition whose babel language is missing gets none)."""
+    out = []
+    for lang in params.get("report", {}).get("languages", ["en"]):
+        stem = "memoir" + i18n.suffix(lang)
+        out.append({"lang": lang, "name": _(i18n.NAMES[lang]), "html": f"{stem}.html",
+                    "pdf": f"{stem}.pdf" if pdf and render.babel_available(lang) else None, "stem": stem})
+    return out
+
+
+def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path, lang: str = "en") -> dict:
+    """Everything the templates print, in the current language (call inside i18n.activate)."""
     params = inputs.params
     figs = figures.draw_all(inputs, runs, out)
     singles = [figs[name] for name in ("dataset", "overview", "lr_find", "own_losses")]
@@ -31,7 +47,7 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
     results = [tables.quality_table(inputs, runs, "valid"), tables.quality_table(inputs, runs, "test"),
                tables.cost_table(inputs, runs)]
     thesis = tables.thesis_frame(thesis_path)
-    matrix = courses.load_matrix()
+    matrix, moocs = courses.in_language(courses.load_matrix(), courses.load_moocs(), lang)
     n_classes = len(inputs.classes)
     images = int(inputs.split_counts["valid"].sum()) if inputs.split_counts is not None else None
     origin = provenance.build(inputs, thesis)
@@ -50,24 +66,29 @@ def context(inputs: collect.Inputs, runs, out: Path, thesis_path: Path) -> dict:
     present = [t.id for t in [*shown.values(), *results] if t is not None and (t.id != "confused" or t.rows)]
     return {
         **shown,
-        "title": params.get("report", {}).get("title", "dlcompare memoir"),
+        # The profiles' title is in the catalog; a title of one's own prints as written.
+        "title": _(params.get("report", {}).get("title", DEFAULT_TITLE)),
+        "lang": lang,
+        "editions": [e for e in editions(params, render.tex_available()) if e["lang"] != lang],
         "version": __version__,
         "params": params,
         "classes": inputs.classes,
         "n_ok": sum(r.ok for r in inputs.runs), "n_expected": len(inputs.runs),
+        "pdf_name": "memoir" + i18n.suffix(lang) + ".pdf",
         "notices": notices(inputs),
         "setup": discussion.setup_paragraphs(inputs),
         "results": results,
         "provenance": origin,
         "numbers": numbering.numbers(figs, present + ["moocs", "matrix"]),
-        "pdf_built": render.tex_available(),
+        "pdf_built": render.tex_available() and render.babel_available(lang),
         "run_files": [{"run": f"{r.entry}/{r.arch}/seed{r.seed}",
                        "metrics": f"../../{G.run_dir(G.RESULTS_DIR, r.entry, r.arch, r.seed)}/{G.METRICS}",
                        "info": f"../../{G.run_dir(G.RESULTS_DIR, r.entry, r.arch, r.seed)}/{G.RUN_INFO}"}
                       for r in inputs.runs if r.ok],
         "figures": figs,
         "discussion": discussion.write(runs, params, thesis, n_classes, images, study),
-        "moocs": courses.load_moocs(),
+        "moocs": moocs,
+
         "matrix": matrix,
         "course_stats": [{"course": c, "total": matrix.total(c.id), "exclusive": matrix.exclusive(c.id),
                           "assessed": matrix.assessed(c.id)} for c in matrix.courses],
@@ -80,23 +101,46 @@ def notices(inputs: collect.Inputs) -> list[str]:
     out = []
     n_ok = sum(r.ok for r in inputs.runs)
     if not n_ok:
-        out.append(f"No expected run finished on the current split and params (0 of {len(inputs.runs)}): "
-                   "this memoir has no results. "
-                   "See the table of runs that did not finish and logs/ for why.")
+        out.append(_("No expected run finished on the current split and params (0 of {n}): this memoir "
+                     "has no results. See the table of runs that did not finish and logs/ for why.")
+                   .format(n=len(inputs.runs)))
     stale = [r for r in inputs.runs if r.status == collect.STALE]
     if stale:
-        out.append(f"{len(stale)} run(s) left out as stale, trained on another split or with other "
-                   f"parameters than the current ones: "
-                   + ", ".join(f"{r.entry}/{r.arch}/seed{r.seed}" for r in stale)
-                   + f" ({stale[0].reason.removeprefix('stale: ')}). Train them again to include them.")
+        out.append(ngettext("{n} run left out as stale, trained on another split or with other parameters "
+                            "than the current ones: {runs} ({why}). Train it again to include it.",
+                            "{n} runs left out as stale, trained on another split or with other parameters "
+                            "than the current ones: {runs} ({why}). Train them again to include them.",
+                            len(stale)).format(
+            n=len(stale), runs=", ".join(f"{r.entry}/{r.arch}/seed{r.seed}" for r in stale),
+            why=stale[0].reason.removeprefix('stale: ')))
     for stage, report, key in (("clean", inputs.cleaning, "constant_colour"),
                                ("split", inputs.split, "constant_images")):
         found = (report or {}).get(key)
         count = found.get("count", 0) if isinstance(found, dict) else len(found or [])
         if count:
-            out.append(f"{count:,} image(s) decode to a single colour after {stage} (nothing to learn "
-                       f"from; listed in results/{'cleaning' if stage == 'clean' else 'split'}.json).")
+            out.append(ngettext("{count:,} image decodes to a single colour after {stage} (nothing to learn "
+                                "from; listed in {file}).",
+                                "{count:,} images decode to a single colour after {stage} (nothing to learn "
+                                "from; listed in {file}).", count).format(
+                count=count, stage=stage, file=f"results/{'cleaning' if stage == 'clean' else 'split'}.json"))
     return out
+
+
+def compile_editions(out: Path, params: dict, log) -> str | None:
+    """Each edition's PDF; one without TeX's babel language for it is skipped with a note (its
+    .tex and .html stand). Returns the first LaTeX error, or None."""
+    error = None
+    for edition in editions(params, True):
+        if not render.tex_available():
+            render.compile_pdf(out, log)             # says why there is no PDF, once
+            break
+        if edition["pdf"] is None:
+            log(f"note: {edition['stem']}.pdf not built: TeX lacks babel's {render.BABEL[edition['lang']]} "
+                f"(install {render.BABEL_PACKAGE[edition['lang']]}: `make tex`); {edition['stem']}.tex "
+                f"and {edition['stem']}.html are written")
+            continue
+        error = error or render.compile_pdf(out, log, Path(REPORT_DIR), stem=edition["stem"])
+    return error
 
 
 def build_report(params: dict, log=print) -> Path:
@@ -107,14 +151,20 @@ def build_report(params: dict, log=print) -> Path:
                             "from the project root")
     inputs = collect.collect(params)
     runs = tables.run_frame(inputs)
-    error = None
+    langs = params.get("report", {}).get("languages", ["en"])
+    for lang in langs:
+        i18n.translations(lang)                 # a missing catalog stops here, before any work
     with atomic.atomic_dir(REPORT_DIR) as out:
         runs.to_csv(out / "summary.csv", index=False)
         tables.model_frame(runs).to_csv(out / "summary_by_model.csv", index=False)
-        render.render(out, context(inputs, runs, out, THESIS_TABLE))
-        error = render.compile_pdf(out, log, Path(REPORT_DIR))
+        for lang in langs:
+            with i18n.activate(lang):
+                render.render(out, context(inputs, runs, out, THESIS_TABLE, lang), lang=lang)
+        error = compile_editions(out, params, log)
     build = Path(REPORT_DIR)
-    made = [build / n for n in ("memoir.pdf", "memoir.html", "memoir.tex") if (build / n).is_file()]
+
+    made = [build / f"{e['stem']}.{ext}" for e in editions(params, True) for ext in ("pdf", "html", "tex")
+            if (build / f"{e['stem']}.{ext}").is_file()]
     n_ok = sum(r.ok for r in inputs.runs)
     log(f"memoir from {n_ok} of {len(inputs.runs)} expected runs: " + ", ".join(str(p) for p in made))
     stale = [r for r in inputs.runs if r.status == collect.STALE]

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from dlcompare.errors import UserError
+from dlcompare.report.i18n import N_, _
 
 COURSES_DIR = Path("reports/courses")
 TEXT_COLUMNS = ("topic", "topic_es")
@@ -29,6 +30,10 @@ MARKS = {"x": True, "": False, "?": None}      # taught, not taught, not assesse
 COLOURS = {"blue": "1F4FB4", "magenta": "A3008F", "teal": "00766A", "purple": "6A1B9A",
            "brown": "8B4513", "red": "C0282D", "green": "2E7D32", "orange": "A84A00",
            "olive": "5F6300", "cyan": "00707F", "violet": "5B3FC4", "gray": "595959"}
+# The colour names as the memoir's sentences print them ("shown in blue"), per language.
+COLOUR_WORDS = {"blue": N_("blue"), "magenta": N_("magenta"), "teal": N_("teal"), "purple": N_("purple"),
+                "brown": N_("brown"), "red": N_("red"), "green": N_("green"), "orange": N_("orange"),
+                "olive": N_("olive"), "cyan": N_("cyan"), "violet": N_("violet"), "gray": N_("gray")}
 
 
 @dataclasses.dataclass
@@ -40,10 +45,18 @@ class Course:
     summary: str = ""
     library: str = ""
     source: Path | None = None     # the course text its evidence quotes
+    summary_es: str = ""
+    library_es: str = ""
+    title_es: str = ""
 
     @property
     def hex(self) -> str:
         return COLOURS[self.highlight]
+
+    @property
+    def colour(self) -> str:
+        """The highlight colour's name in the current language."""
+        return _(COLOUR_WORDS[self.highlight])
 
 
 @dataclasses.dataclass
@@ -117,7 +130,8 @@ def _courses(folder: Path, columns: list[str]) -> list[Course]:
             if not source.is_file():
                 raise UserError(f"{meta_path}: {cid}.source {m['source']!r} not found (relative to {folder})")
         courses.append(Course(cid, m.get("label", cid), m.get("title", ""), colour,
-                              m.get("summary", ""), m.get("library", ""), source))
+                              m.get("summary", ""), m.get("library", ""), source,
+                              m.get("summary_es", ""), m.get("library_es", ""), m.get("title_es", "")))
     return courses
 
 
@@ -176,7 +190,22 @@ def load_matrix(folder: Path = COURSES_DIR) -> Matrix:
     return Matrix(courses, topics)
 
 
+def in_language(matrix: Matrix, moocs: list[dict], lang: str) -> tuple[Matrix, list[dict]]:
+    """The course tables as an edition prints them: the Spanish edition takes the ``*_es`` texts
+    (the thesis's own for Table 3.1 and the topics) where the data files have them."""
+    if lang != "es":
+        return matrix, moocs
+    courses = [dataclasses.replace(c, summary=c.summary_es or c.summary, library=c.library_es or c.library,
+                                   title=c.title_es or c.title) for c in matrix.courses]
+    topics = [dataclasses.replace(t, topic=t.topic_es.replace("*", "") or t.topic, topic_es=t.topic)
+              for t in matrix.topics]
+    keys = ("name", "prerequisites", "characteristics", "contents")
+    moocs = [{**m, **{k: m[f"{k}_es"] for k in keys if m.get(f"{k}_es")}} for m in moocs]
+    return Matrix(courses, topics), moocs
+
+
 def load_moocs(folder: Path = COURSES_DIR) -> list[dict]:
+
     path = folder / "moocs.yaml"
     try:
         moocs = yaml.safe_load(path.read_text(encoding="utf-8")) or []

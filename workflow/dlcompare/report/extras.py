@@ -19,6 +19,7 @@ import pandas as pd
 from dlcompare import glossary as G
 from dlcompare.glossary import PHASES
 from dlcompare.report.collect import Inputs
+from dlcompare.report.i18n import _
 from dlcompare.report.tables import Cell, Table, fmt_value, flatten, mean_std, model_groups, recorded_params
 
 LR_FIND = "lr_find"
@@ -34,31 +35,34 @@ def loss_table(inputs: Inputs, runs: pd.DataFrame) -> Table | None:
     loss and, where the plugin reports it, the penalty inside its loss (mean ± std over seeds)."""
     if not _has(runs, "reported_valid_loss"):
         return None
-    extra = [(c, label) for c, label in (("loss_penalty", "L2 term in loss"),
-                                         ("loss_penalty_all_kernels", "L2, every kernel"))
+    extra = [(c, label) for c, label in (("loss_penalty", _("L2 term in loss")),
+                                         ("loss_penalty_all_kernels", _("L2, every kernel")))
              if _has(runs, c)]
     rows = []
     for arch, library, ok, seeds in model_groups(inputs, runs):
         if ok.empty:
             rows.append([Cell(arch, arch), Cell(library, library), seeds]
-                        + [Cell("missing", None, True) for _ in range(4 + len(extra))])
+                        + [Cell(_("missing"), None, True) for _k in range(4 + len(extra))])
             continue
         rows.append([Cell(arch, arch), Cell(library, library), seeds,
                      mean_std(ok["reported_valid_loss"]), mean_std(ok["valid_loss"]),
                      mean_std(ok["reported_valid_loss"] - ok["valid_loss"]),
                      mean_std(ok["reported_train_loss"])]
-                    + [mean_std(ok[c]) if c in ok else Cell("–", None, True) for c, _ in extra])
-    return Table("losses", "Validation loss after the last epoch as each library computes it, against "
-                 "the cross-entropy the core computes from the saved probabilities (metrics.json), and "
-                 "each library's own last training loss; mean ± std over seeds. A library whose loss adds "
-                 "a penalty (Keras adds its L2 term) reports more than the cross-entropy; only the core's "
-                 "column is comparable across libraries."
-                 + (" L2 term in loss: the penalty inside the library's loss at the end of training, as "
-                    "its plugin reports it." if extra else "")
-                 + (" L2, every kernel: the same penalty over every kernel, frozen ones included, as "
-                    "tf.keras 2 counted it in the thesis." if len(extra) > 1 else ""),
-                 ["Model", "Entry", "Seeds", "Reported valid loss", "Cross-entropy (core)",
-                  "Difference", "Reported train loss"] + [label for _, label in extra], rows)
+                    + [mean_std(ok[c]) if c in ok else Cell("–", None, True) for c, _label in extra])
+    caption = [_("Validation loss after the last epoch as each library computes it, against the cross-entropy "
+                 "the core computes from the saved probabilities (metrics.json), and each library's own last "
+                 "training loss; mean ± std over seeds. A library whose loss adds a penalty (Keras adds its "
+                 "L2 term) reports more than the cross-entropy; only the core's column is comparable across "
+                 "libraries.")]
+    if extra:
+        caption.append(_("L2 term in loss: the penalty inside the library's loss at the end of training, as "
+                         "its plugin reports it."))
+    if len(extra) > 1:
+        caption.append(_("L2, every kernel: the same penalty over every kernel, frozen ones included, as "
+                         "tf.keras 2 counted it in the thesis."))
+    return Table("losses", " ".join(caption),
+                 [_("Model"), _("Entry"), _("Seeds"), _("Reported valid loss"), _("Cross-entropy (core)"),
+                  _("Difference"), _("Reported train loss")] + [label for _c, label in extra], rows)
 
 
 def lr_find_runs(inputs: Inputs) -> dict:
@@ -117,11 +121,11 @@ def lr_find_table(inputs: Inputs) -> Table | None:
                              *[_rate([r["suggestions"].get(n) for _, r in results]) for n in names],
                              Cell(" / ".join(shown), used[0] if isinstance(used[0], (int, float)) else None,
                                   missing=all(u is None for u in used))])
-    return Table("lr-find", "Learning-rate finder suggestions recorded before each phase (the range "
-                 "over seeds when they differ), next to the rate each phase was trained with, as the runs "
-                 "recorded it (the parameters' fixed rates unless the library trained at the finder's "
-                 "suggestion).",
-                 ["Model", "Entry", "Phase", "Seeds", *names, "Rate used"], rows, 3)
+    return Table("lr-find", _("Learning-rate finder suggestions recorded before each phase (the range over "
+                              "seeds when they differ), next to the rate each phase was trained with, as the "
+                              "runs recorded it (the parameters' fixed rates unless the library trained at the "
+                              "finder's suggestion)."),
+                 [_("Model"), _("Entry"), _("Phase"), _("Seeds"), *names, _("Rate used")], rows, 3)
 
 
 def _skip(key: str, value) -> bool:
@@ -148,7 +152,7 @@ def extras_table(inputs: Inputs, limit: int = 40) -> Table | None:
         for key, by_arch in list(values.items())[:limit]:
             distinct = {fmt_value(v) for vs in by_arch.values() for v in vs}
             if len(distinct) == 1:
-                rows.append([Cell(library), Cell("all"), Cell(key, breakable=True),
+                rows.append([Cell(library), Cell(_("all")), Cell(key, breakable=True),
                              Cell(next(iter(distinct))[:160], breakable=True)])
                 continue
             for arch, vs in by_arch.items():
@@ -158,6 +162,7 @@ def extras_table(inputs: Inputs, limit: int = 40) -> Table | None:
                 rows.append([Cell(library), Cell(arch), Cell(key, breakable=True), Cell(text[:160], breakable=True)])
     if not rows:
         return None
-    return Table("extras", "Library-specific settings and results each plugin reported under "
-                 "run.json extras (one row when every model and seed agrees; numbers: mean ± std "
-                 "over seeds).", ["Entry", "Model", "Key", "Value"], rows, 4)
+    return Table("extras", _("Library-specific settings and results each plugin reported under run.json "
+                             "extras (one row when every model and seed agrees; numbers: mean ± std over "
+                             "seeds)."), [_("Entry"), _("Model"), _("Key"), _("Value")], rows, 4)
+

@@ -22,6 +22,8 @@ from dlcompare import glossary as G  # noqa: E402
 from dlcompare.glossary import PHASES, SPLITS  # noqa: E402
 from dlcompare.report.collect import Inputs, own_losses  # noqa: E402
 from dlcompare.report.extras import lr_find_runs  # noqa: E402
+from dlcompare.report.i18n import N_, _, language, ngettext  # noqa: E402
+from dlcompare.report.tables import split_name  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -40,7 +42,7 @@ RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "font.size": 9, "axes.titlesize": 1
       "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8}
 WIDTH = 7.5
 # Training curves: how each series is drawn; the caption is written from the same table.
-SERIES = {"train": ("--", "dashed"), "valid": ("-", "solid")}
+SERIES = {"train": ("--", N_("dashed")), "valid": ("-", N_("solid"))}
 SEED_MARKERS = "osD^vP*X"
 
 
@@ -59,13 +61,15 @@ def text(label) -> str:
 
 
 def save(fig, out: Path, name: str, caption: str) -> Figure:
-    folder = out / "figures"
+    """figures/<name>.png|pdf; another language's edition draws its own under figures/<lang>/."""
+    sub = "figures" if language() == "en" else f"figures/{language()}"
+    folder = out / sub
     folder.mkdir(parents=True, exist_ok=True)
     legend = legend_texts(fig)
     fig.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
     fig.savefig(folder / f"{name}.pdf", bbox_inches="tight", metadata={"CreationDate": None})
     plt.close(fig)
-    return Figure(name, caption, f"figures/{name}.png", f"figures/{name}.pdf", legend=legend)
+    return Figure(name, caption, f"{sub}/{name}.png", f"{sub}/{name}.pdf", legend=legend)
 
 
 def slug(name: str) -> str:
@@ -80,11 +84,11 @@ def dataset_figure(inputs: Inputs, out: Path) -> Figure | None:
     """Figure 4.1: (a) images per class before and after cleaning, (b) per split."""
     rows = []
     for name, c in ((inputs.cleaning or {}).get("classes") or {}).items():
-        rows += [(name, "(a) before cleaning", c.get("before", 0)),
-                 (name, "(a) after de-duplication", c.get("after", 0))]
+        rows += [(name, "(a) " + _("before cleaning"), c.get("before", 0)),
+                 (name, "(a) " + _("after de-duplication"), c.get("after", 0))]
     if inputs.split_counts is not None:
         for name, counts in inputs.split_counts.iterrows():
-            rows += [(name, f"(b) {split}", int(counts[split])) for split in SPLITS]
+            rows += [(name, f"(b) {split_name(split)}", int(counts[split])) for split in SPLITS]
     if not rows:
         return None
     frame = pd.DataFrame(rows, columns=["class", "stage", "images"])
@@ -99,14 +103,15 @@ def dataset_figure(inputs: Inputs, out: Path) -> Figure | None:
         sub["stage"] = sub["stage"].str[4:]
         sns.barplot(data=sub, y="class", x="images", hue="stage", orient="h", ax=ax,
                     palette="colorblind")
-        ax.set_title({"(a)": "(a) the dataset as downloaded and after de-duplication",
-                      "(b)": "(b) the classes kept, per split"}[panel], loc="left")
+        ax.set_title({"(a)": "(a) " + _("the dataset as downloaded and after de-duplication"),
+                      "(b)": "(b) " + _("the classes kept, per split")}[panel], loc="left")
         ax.set_ylabel("")
+        ax.set_xlabel(_("images"))
         ax.legend(title="", loc="lower right", fontsize="small")
     fig.tight_layout()
-    return save(fig, out, "dataset", "Images per class (Figure 4.1 analogue): (a) before cleaning "
-                "and after removing duplicates, (b) in the train, validation and test splits of the "
-                "classes kept.")
+    return save(fig, out, "dataset", _("Images per class (Figure 4.1 analogue): (a) before cleaning and "
+                                       "after removing duplicates, (b) in the train, validation and test "
+                                       "splits of the classes kept."))
 
 
 def overview_figure(inputs: Inputs, runs: pd.DataFrame, out: Path) -> Figure | None:
@@ -116,8 +121,8 @@ def overview_figure(inputs: Inputs, runs: pd.DataFrame, out: Path) -> Figure | N
     libraries = G.entries(inputs.params["train"])
     theme()
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.2))
-    for ax, column, label in ((axes[0], "valid_accuracy", "validation accuracy"),
-                              (axes[1], "seconds_per_epoch", "training seconds per epoch")):
+    for ax, column, label in ((axes[0], "valid_accuracy", _("validation accuracy")),
+                              (axes[1], "seconds_per_epoch", _("training seconds per epoch"))):
         kwargs = dict(data=ok, x="arch", y=column, hue="entry", hue_order=libraries,
                       order=inputs.params["train"]["archs"], palette=palette(libraries), ax=ax)
         several = len(libraries) > 1          # seaborn cannot dodge a single hue level
@@ -128,8 +133,9 @@ def overview_figure(inputs: Inputs, runs: pd.DataFrame, out: Path) -> Figure | N
         ax.set_ylabel(label)
         ax.legend(title="", fontsize="small")
     fig.tight_layout()
-    return save(fig, out, "overview", "Validation accuracy and training time per epoch, per model "
-                "and library: one dot per seed, diamonds with bars are mean ± standard deviation.")
+    return save(fig, out, "overview", _("Validation accuracy and training time per epoch, per model and "
+                                        "library: one dot per seed, diamonds with bars are mean ± standard "
+                                        "deviation."))
 
 
 def core_train_loss(run) -> list[float]:
@@ -164,7 +170,7 @@ def curves_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
         top.set_title(text(lib))
         if not runs[lib]:
             for ax in (top, bottom):
-                ax.text(0.5, 0.5, "no finished run", ha="center", va="center", transform=ax.transAxes)
+                ax.text(0.5, 0.5, _("no finished run"), ha="center", va="center", transform=ax.transAxes)
             continue
         for run in runs[lib]:
             h, style = run.history, dict(color=colours[run.seed], marker=markers[run.seed], markersize=3.5)
@@ -179,20 +185,22 @@ def curves_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
             bottom.axhline(target, color="gray", linestyle="--", linewidth=0.8)
         for ax in (top, bottom):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        bottom.set_ylabel("validation accuracy" if k == 0 else "")
-        bottom.set_xlabel("epoch")
-        top.set_ylabel("cross-entropy" if k == 0 else "")
-    handles = [Line2D([], [], color=colours[s], marker=markers[s], linestyle="-", label=f"seed {s}") for s in seeds]
-    handles += [Line2D([], [], color="black", linestyle=ls, label=f"{name} ({words})")
-                for name, (ls, words) in (("train", SERIES["train"]), ("validation", SERIES["valid"]))]
+        bottom.set_ylabel(_("validation accuracy") if k == 0 else "")
+        bottom.set_xlabel(_("epoch"))
+        top.set_ylabel(_("cross-entropy") if k == 0 else "")
+    handles = [Line2D([], [], color=colours[s], marker=markers[s], linestyle="-",
+                      label=_("seed {seed}").format(seed=s)) for s in seeds]
+    handles += [Line2D([], [], color="black", linestyle=ls, label=f"{name} ({_(words)})")
+                for name, (ls, words) in ((_("train"), SERIES["train"]), (_("validation"), SERIES["valid"]))]
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
-    return save(fig, out, f"curves-{slug(arch)}", f"Training curves of {arch}, libraries side by side: "
-                f"cross-entropy computed the same way for every library (top; train {SERIES['train'][1]}, "
-                f"validation {SERIES['valid'][1]}; a library's own loss, Keras's with its L2 term, is in "
-                "its own figure) and validation accuracy (bottom) per epoch across both phases, one colour "
-                "and marker per seed. The dotted vertical line marks the start of phase 2 (fine-tuning); "
-                "the dashed horizontal line in the accuracy panels is report.target_accuracy.")
+    return save(fig, out, f"curves-{slug(arch)}", _(
+        "Training curves of {arch}, libraries side by side: cross-entropy computed the same way for every "
+        "library (top; train {train}, validation {valid}; a library's own loss, Keras's with its L2 term, is "
+        "in its own figure) and validation accuracy (bottom) per epoch across both phases, one colour and "
+        "marker per seed. The dotted vertical line marks the start of phase 2 (fine-tuning); the dashed "
+        "horizontal line in the accuracy panels is report.target_accuracy.").format(
+            arch=arch, train=_(SERIES['train'][1]), valid=_(SERIES['valid'][1])))
 
 
 def confusion_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
@@ -226,20 +234,20 @@ def confusion_figure(inputs: Inputs, arch: str, out: Path) -> Figure | None:
                     xticklabels=names, yticklabels=names, ax=ax,
                     annot_kws={"fontsize": 7 if n > 8 else 8})
         image = ax.collections[0]
-        ax.set_title(f"{text(lib)} ({seeds} seed{'s' if seeds > 1 else ''})")
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("actual" if ax in axes[:, 0] else "")
+        ax.set_title(f"{text(lib)} ({ngettext('{n} seed', '{n} seeds', seeds).format(n=seeds)})")
+        ax.set_xlabel(_("predicted"))
+        ax.set_ylabel(_("actual") if ax in axes[:, 0] else "")
         ax.tick_params(axis="x", labelrotation=90)
         ax.tick_params(axis="y", labelrotation=0)
     for ax in list(axes.flat)[len(mats):]:
         ax.set_visible(False)
     fig.tight_layout(rect=(0, 0, 0.9, 1))
     bar = fig.colorbar(image, ax=list(axes.flat), fraction=0.04, pad=0.03)
-    bar.set_label("share of the actual class")
-    return save(fig, out, f"confusion-{slug(arch)}", f"Confusion matrices of {arch} on the validation "
-                "split, summed over seeds: each cell is the share of the images of an actual class (row) "
-                "predicted as each class (column), printed as a percentage (rows sum to 100); the colour "
-                "bar maps shading to share.")
+    bar.set_label(_("share of the actual class"))
+    return save(fig, out, f"confusion-{slug(arch)}", _(
+        "Confusion matrices of {arch} on the validation split, summed over seeds: each cell is the share of "
+        "the images of an actual class (row) predicted as each class (column), printed as a percentage (rows "
+        "sum to 100); the colour bar maps shading to share.").format(arch=arch))
 
 
 def own_losses_figure(inputs: Inputs, out: Path) -> Figure | None:
@@ -262,24 +270,25 @@ def own_losses_figure(inputs: Inputs, out: Path) -> Figure | None:
             lib, steps = run.library, np.arange(1, len(own) + 1)
             first = run is found[arch][0][0]
             ax.plot(steps, [r[f"{lib}_valid_loss"] for r in own], color=colours[0], marker="o", markersize=3,
-                    label=f"{text(lib)}'s own validation loss" if first else None)
+                    label=_("{library}'s own validation loss").format(library=text(lib)) if first else None)
             penalty = [r.get(f"l2_{lib}") for r in own]
             if all(isinstance(v, (int, float)) for v in penalty):
-                ax.plot(steps, penalty, color=colours[2], linestyle=":", label="its L2 term" if first else None)
+                ax.plot(steps, penalty, color=colours[2], linestyle=":", label=_("its L2 term") if first else None)
             if run.history is not None and len(run.history) == len(own):
                 ax.plot(steps, run.history["valid_loss"], color=colours[1], linestyle="--", marker="o",
-                        markersize=3, label="cross-entropy (core)" if first else None)
+                        markersize=3, label=_("cross-entropy (core)") if first else None)
         ax.set_title(text(arch))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch (phase 1, then phase 2)")
-        ax.set_ylabel("validation loss")
+        ax.set_xlabel(_("epoch (phase 1, then phase 2)"))
+        ax.set_ylabel(_("validation loss"))
         ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(archs):]:
         ax.set_visible(False)
     fig.tight_layout()
-    return save(fig, out, "own-losses", "Validation loss per epoch as the library computes it (solid), "
-                "its L2 term (dotted) and the cross-entropy of the same predictions (dashed), one line "
-                "per seed: the library's own loss is not comparable across libraries, the cross-entropy is.")
+    return save(fig, out, "own-losses", _(
+        "Validation loss per epoch as the library computes it (solid), its L2 term (dotted) and the "
+        "cross-entropy of the same predictions (dashed), one line per seed: the library's own loss is not "
+        "comparable across libraries, the cross-entropy is."))
 
 
 def lr_find_figure(inputs: Inputs, out: Path) -> Figure | None:
@@ -314,13 +323,14 @@ def lr_find_figure(inputs: Inputs, out: Path) -> Figure | None:
                                 color=colours[arch], markersize=4)
             ax.set_xscale("log")
             ax.set_title(f"{text(lib)}, {phase}")
-            ax.set_xlabel("learning rate")
-            ax.set_ylabel("loss (smoothed)" if col == 0 else "")
+            ax.set_xlabel(_("learning rate"))
+            ax.set_ylabel(_("loss (smoothed)") if col == 0 else "")
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize="small")
     fig.tight_layout()
-    return save(fig, out, "lr-find", "Learning-rate finder before each phase: loss against learning "
-                "rate, one line per model and seed; dots mark the valley suggestion.")
+    return save(fig, out, "lr-find", _("Learning-rate finder before each phase: loss against learning rate, "
+                                       "one line per model and seed; dots mark the valley suggestion."))
+
 
 
 def draw_all(inputs: Inputs, runs: pd.DataFrame, out: Path) -> dict:

@@ -4,13 +4,16 @@ counters from these numbers instead of counting on its own."""
 
 from __future__ import annotations
 
+from dlcompare.report.i18n import _
+
 # (chapter, kind, id) in the order the memoir shows them; ids not present in a build are skipped.
 ORDER = [
     ("1", "table", "cleaning"), ("1", "table", "environment"), ("1", "figure", "dataset"),
     ("2", "table", "config"),
     ("3", "table", "results-valid"), ("3", "table", "results-test"), ("3", "table", "results-cost"),
     ("3", "table", "runs-missing"), ("3", "figure", "overview"), ("3", "table", "losses"),
-    ("3", "figure", "own-losses"), ("3", "table", "entries"), ("3", "table", "pairwise"), ("3", "table", "sidebyside"),
+    ("3", "figure", "own-losses"), ("3", "table", "entries"), ("3", "table", "pairwise"), ("3", "table", "ablations"),
+    ("3", "table", "sidebyside"),
     ("3", "table", "thesis"),
     ("4", "figure", "curves-*"), ("4", "figure", "confusion-*"), ("4", "table", "confused"),
     ("4", "table", "lr-find"), ("4", "figure", "lr-find"),
@@ -38,6 +41,7 @@ def numbers(figs: dict, tables: list[str]) -> dict:
             continue
         for name in matched:
             k = count[(chapter, kind)] = count.get((chapter, kind), 0) + 1
-            label = f"{'Table' if kind == 'table' else 'Figure'} {chapter}.{k}"
+            label = (_("Table {number}") if kind == "table" else _("Figure {number}")).format(number=f"{chapter}.{k}")
+
             out[f"{kind}:{name}"] = Number(label=label, n=k, thesis=THESIS.get(f"{kind}:{ident}", ""))
     return out

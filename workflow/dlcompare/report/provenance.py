@@ -17,13 +17,14 @@ from dlcompare import params as params_mod
 from dlcompare.glossary import PHASES
 from dlcompare.host import machine
 from dlcompare.report.collect import Inputs
+from dlcompare.report.i18n import N_, _
 from dlcompare.report.tables import flatten, fmt_value, recorded_params
 
 THESIS_PROFILE = Path("configs/thesis.yaml")
 DEFAULT_PROFILE = Path("params.yaml")
-DATASETS = {"digits": "scikit-learn's digits: real 8×8 grey-scale scans of handwritten digits",
-            "isic": "Skin Cancer ISIC: dermoscopic images of skin lesions (the thesis's dataset)",
-            "folder": "a local image folder"}
+DATASETS = {"digits": N_("scikit-learn's digits: real 8×8 grey-scale scans of handwritten digits"),
+            "isic": N_("Skin Cancer ISIC: dermoscopic images of skin lesions (the thesis's dataset)"),
+            "folder": N_("a local image folder")}
 
 
 @dataclasses.dataclass
@@ -45,9 +46,9 @@ def _git(*args: str) -> str | None:
 def commit() -> str:
     sha = _git("rev-parse", "--short=12", "HEAD")
     if not sha:
-        return "not a git checkout"
+        return _("not a git checkout")
     dirty = _git("status", "--porcelain", "--untracked-files=no")
-    return sha + (" (dirty: uncommitted changes to tracked files)" if dirty else " (clean)")
+    return sha + " " + (_("(dirty: uncommitted changes to tracked files)") if dirty else _("(clean)"))
 
 
 def _differences(params: dict, path: Path) -> dict[str, object] | None:
@@ -89,11 +90,13 @@ def hosts(inputs: Inputs) -> list[dict]:
 
 
 def _machine(host: dict, gpu_used: bool) -> str:
-    ram = f"{host['ram_gib']:g} GiB RAM" if host.get("ram_gib") else "RAM unknown"
-    text = (f"{host.get('cpu', '?')}, {host.get('cores', '?')} cores, {host.get('threads_per_job', '?')} "
-            f"threads per job, {ram}, {host.get('os', '?')}")
+    ram = _("{n} GiB RAM").format(n=f"{host['ram_gib']:g}") if host.get("ram_gib") else _("RAM unknown")
+    text = _("{cpu}, {cores} cores, {threads} threads per job, {ram}, {os}").format(
+        cpu=host.get('cpu', '?'), cores=host.get('cores', '?'), threads=host.get('threads_per_job', '?'),
+        ram=ram, os=host.get('os', '?'))
     if gpu_used:
-        text += f"; GPU {host.get('gpu', 'unknown')} (driver {host.get('gpu_driver', 'unknown')})"
+        text += "; " + _("GPU {gpu} (driver {driver})").format(gpu=host.get('gpu', _('unknown')),
+                                                             driver=host.get('gpu_driver', _('unknown')))
     return text
 
 
@@ -108,50 +111,55 @@ def build(inputs: Inputs, thesis: pd.DataFrame | None, now: datetime.datetime | 
     kept = ((inputs.cleaning or {}).get("totals") or {}).get("kept") \
         or ((inputs.cleaning or {}).get("totals") or {}).get("after")
     if same_thesis:
-        profile = f"thesis ({THESIS_PROFILE})"
+        profile = _("thesis ({file})").format(file=THESIS_PROFILE)
     elif data["dataset"] == "digits":
-        profile = f"default smoke test ({DEFAULT_PROFILE}, digits)"
+        profile = _("default smoke test ({file}, digits)").format(file=DEFAULT_PROFILE)
     else:
-        profile = "custom"
+        profile = _("custom")
     differs = []
     if data["dataset"] != "isic":
-        differs.append(f"dataset {data['dataset']} instead of ISIC")
+        differs.append(_("dataset {name} instead of ISIC").format(name=data['dataset']))
     if train.get("pretrained") != "imagenet":
-        differs.append("trained from scratch instead of from ImageNet weights")
+        differs.append(_("trained from scratch instead of from ImageNet weights"))
     for lib, (e1, e2) in ref.items():
         if lib in epochs and epochs[lib] != (e1, e2):
-            differs.append(f"{lib} {' + '.join(fmt_value(e) for e in epochs[lib])} epochs instead of {e1} + {e2}")
+            differs.append(_("{library} {epochs} epochs instead of {e1} + {e2}").format(
+                library=lib, epochs=' + '.join(fmt_value(e) for e in epochs[lib]), e1=e1, e2=e2))
     if data.get("image_size") != 256:
-        differs.append(f"{data['image_size']}×{data['image_size']} px instead of 256×256")
+        differs.append(_("{s}×{s} px instead of 256×256").format(s=data['image_size']))
     banner = "" if same_thesis else (
-        ("Smoke test: " if data["dataset"] == "digits" else "Not the thesis's profile: ")
-        + "; ".join(differs or ["settings differ from configs/thesis.yaml"])
-        + ". Not comparable to the thesis's numbers.")
+        (_("Smoke test: ") if data["dataset"] == "digits" else _("Not the thesis's profile: "))
+        + "; ".join(differs or [_("settings differ from configs/thesis.yaml")])
+        + ". " + _("Not comparable to the thesis's numbers."))
 
     n_classes = len(inputs.classes)
-    dataset = DATASETS.get(data["dataset"], data["dataset"])
+    described = DATASETS.get(data["dataset"])
+    dataset = _(described) if described else data["dataset"]
+
     if data["dataset"] == "folder" and data.get("path"):
         dataset += f" ({data['path']})"
-    dataset += (f"; {kept:,} images in {n_classes} classes after cleaning" if kept else
-                f"; {n_classes} classes") + f", resized to {data['image_size']}×{data['image_size']} px"
-    weights = {"imagenet": "ImageNet weights (transfer learning, as the thesis)",
-               "none": "none: random initial weights, trained from scratch (the thesis started from ImageNet)"}
+    dataset += "; " + (_("{kept:,} images in {n} classes after cleaning").format(kept=kept, n=n_classes)
+                       if kept else _("{n} classes").format(n=n_classes)) \
+        + ", " + _("resized to {s}×{s} px").format(s=data['image_size'])
+    weights = {"imagenet": _("ImageNet weights (transfer learning, as the thesis)"),
+               "none": _("none: random initial weights, trained from scratch (the thesis started from ImageNet)")}
     epoch_text = "; ".join(
-        f"{lib} {' + '.join(fmt_value(e) for e in epochs[lib])}"
-        + (f" (thesis {ref[lib][0]} + {ref[lib][1]})" if lib in ref else " (not in the thesis)")
+        f"{lib} {' + '.join(fmt_value(e) for e in epochs[lib])} "
+        + (_("(thesis {e1} + {e2})").format(e1=ref[lib][0], e2=ref[lib][1]) if lib in ref
+           else _("(not in the thesis)"))
         for lib in libraries)
     found = hosts(inputs)
     gpu_used = any(r.ok and str(r.info.get("device", "")).startswith("cuda") for r in inputs.runs)
     if found:
         hardware = " | ".join(_machine(h, gpu_used) for h in found)
     else:
-        hardware = (_machine(machine.describe("cpu", train.get("threads")), False)
-                    + " (the machine that built this memoir: the runs did not record theirs)")
+        hardware = (_machine(machine.describe("cpu", train.get("threads")), False) + " "
+                    + _("(the machine that built this memoir: the runs did not record theirs)"))
     versions = []
     for lib in dict.fromkeys(r.library for r in inputs.runs):   # a variant runs its library's
         infos = [r.info for r in inputs.runs if r.ok and r.library == lib]
         if not infos:
-            versions.append(f"{lib}: no finished run")
+            versions.append(f"{lib}: " + _("no finished run"))
             continue
         v = infos[0].get("versions") or {}
         extra = ", ".join(f"{k} {v[k]}" for k in ("torchvision", "torch", "tensorflow", "backend", "cuda")
@@ -160,7 +168,7 @@ def build(inputs: Inputs, thesis: pd.DataFrame | None, now: datetime.datetime | 
     now = now or datetime.datetime.now(datetime.timezone.utc)
     sha = commit()
     mine = _differences(p, DEFAULT_PROFILE)
-    checkout = f"git checkout {sha.split()[0]} && " if not sha.startswith("not") else ""
+    checkout = f"git checkout {sha.split()[0]} && " if _git("rev-parse", "HEAD") else ""
     if same_thesis:
         command = checkout + "make setup GPU=1 && .venv/bin/snakemake --configfile configs/thesis.yaml --cores 8 --resources gpu=1"
     elif mine is not None and not {k for k in mine if not k.startswith("report.")}:
@@ -168,15 +176,19 @@ def build(inputs: Inputs, thesis: pd.DataFrame | None, now: datetime.datetime | 
     else:
         changed = " ".join(f"{k}={fmt_value(v).replace(' ', '')}" for k, v in (mine or {}).items()
                            if not k.startswith("report."))
-        command = checkout + "make demo, with params.yaml changed to " + (changed or "these parameters")
-    fields = [("Profile", profile), ("Dataset", dataset), ("Initial weights", weights.get(train.get("pretrained"),
-                                                                                         str(train.get("pretrained")))),
-              ("Epochs (phase 1 + phase 2)", epoch_text),
-              ("Seeds", f"{len(train['seeds'])}: " + ", ".join(str(s) for s in train["seeds"])
-               + " (the thesis ran one)"),
-              ("Runs", f"{sum(r.ok for r in inputs.runs)} of {len(inputs.runs)} expected finished"),
-              ("Hardware", hardware), ("GPU", "used" if gpu_used else "none used: every run trained on CPU"),
-              ("Library versions", "; ".join(versions)),
-              ("Built", now.strftime("%Y-%m-%d %H:%M UTC")), ("Git commit", sha),
-              ("Reproduce", command)]
+        command = checkout + _("make demo, with params.yaml changed to {changes}").format(
+            changes=changed or _("these parameters"))
+    fields = [(_("Profile"), profile), (_("Dataset"), dataset),
+              (_("Initial weights"), weights.get(train.get("pretrained"), str(train.get("pretrained")))),
+              (_("Epochs (phase 1 + phase 2)"), epoch_text),
+              (_("Seeds"), f"{len(train['seeds'])}: " + ", ".join(str(s) for s in train["seeds"])
+               + " " + _("(the thesis ran one)")),
+              (_("Runs"), _("{n} of {of} expected finished").format(n=sum(r.ok for r in inputs.runs),
+                                                                    of=len(inputs.runs))),
+              (_("Hardware"), hardware),
+              ("GPU", _("used") if gpu_used else _("none used: every run trained on CPU")),
+              (_("Library versions"), "; ".join(versions)),
+              (_("Built"), now.strftime("%Y-%m-%d %H:%M UTC")), (_("Git commit"), sha),
+              (_("Reproduce"), command)]
+
     return Provenance(profile, banner, fields, command)

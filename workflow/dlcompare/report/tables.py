@@ -18,9 +18,10 @@ from dlcompare.glossary import PHASES, SPLITS
 from dlcompare.host.entries import lookup
 from dlcompare.params import deep_merge
 from dlcompare.report.collect import Inputs, RunResult, own_losses
+from dlcompare.report.i18n import N_, _
 
-QUALITY = (("accuracy", "Accuracy"), ("loss", "Cross-entropy"),
-           ("balanced_accuracy", "Balanced accuracy"), ("macro_f1", "Macro-F1"))
+QUALITY = (("accuracy", N_("Accuracy")), ("loss", N_("Cross-entropy")),
+           ("balanced_accuracy", N_("Balanced accuracy")), ("macro_f1", N_("Macro-F1")))
 TEXT_COLUMNS = ["entry", "library", "arch", "status", "reason", "device", "library_version"]
 
 
@@ -86,7 +87,7 @@ def run_row(run: RunResult, target: float) -> dict:
         return row
     info, m, h = run.info, run.metrics, run.history
     for split in ("valid", "test"):
-        for key, _ in QUALITY:
+        for key, _label in QUALITY:
             row[f"{split}_{key}"] = m[split].get(key)
     for phase in PHASES:
         row[f"{phase}_seconds"] = (info.get("phase_seconds") or {}).get(phase)
@@ -154,14 +155,17 @@ def model_groups(inputs: Inputs, runs: pd.DataFrame):
 def quality_table(inputs: Inputs, runs: pd.DataFrame, split: str) -> Table:
     rows = []
     for arch, library, ok, seeds in model_groups(inputs, runs):
-        cells = [mean_std(ok[f"{split}_{key}"]) if not ok.empty else Cell("missing", None, True)
-                 for key, _ in QUALITY]
+        cells = [mean_std(ok[f"{split}_{key}"]) if not ok.empty else Cell(_("missing"), None, True)
+                 for key, _label in QUALITY]
         rows.append([Cell(arch, arch), Cell(library, library), seeds, *cells])
-    name = {"valid": "validation", "test": "test"}[split]
-    return Table(f"results-{split}", f"Results on the {name} split: mean ± standard deviation over "
-                 "seeds (one value when one seed ran). Cross-entropy is computed by the core from the "
-                 "saved probabilities, identically for every library, so losses are comparable.",
-                 ["Model", "Entry", "Seeds", *[label for _, label in QUALITY]], rows, text_cols=2)
+    caption = {"valid": _("Results on the validation split: mean ± standard deviation over seeds (one value "
+                          "when one seed ran). Cross-entropy is computed by the core from the saved "
+                          "probabilities, identically for every library, so losses are comparable."),
+               "test": _("Results on the test split: mean ± standard deviation over seeds (one value "
+                         "when one seed ran). Cross-entropy is computed by the core from the saved "
+                         "probabilities, identically for every library, so losses are comparable.")}[split]
+    return Table(f"results-{split}", caption,
+                 [_("Model"), _("Entry"), _("Seeds"), *[_(label) for _key, label in QUALITY]], rows, text_cols=2)
 
 
 def cost_table(inputs: Inputs, runs: pd.DataFrame) -> Table:
@@ -170,15 +174,15 @@ def cost_table(inputs: Inputs, runs: pd.DataFrame) -> Table:
     for arch, library, ok, seeds in model_groups(inputs, runs):
         if ok.empty:
             rows.append([Cell(arch, arch), Cell(library, library)]
-                        + [Cell("missing", None, True) for _ in range(8)])
+                        + [Cell(_("missing"), None, True) for _k in range(8)])
             continue
         reached = ok["epochs_to_target"].dropna()
         if reached.empty:
-            target_cell = Cell("not reached", math.inf)
+            target_cell = Cell(_("not reached"), math.inf)
         else:
             target_cell = mean_std(reached, lambda v: f"{v:.1f}" if not float(v).is_integer() else f"{v:.0f}")
             if len(reached) < len(ok):
-                target_cell.text += f" ({len(reached)}/{len(ok)} seeds)"
+                target_cell.text += " " + _("({n}/{of} seeds)").format(n=len(reached), of=len(ok))
         epochs = ok[[f"{p}_epochs" for p in PHASES]].mean()
         rows.append([
             Cell(arch, arch), Cell(library, library),
@@ -189,11 +193,13 @@ def cost_table(inputs: Inputs, runs: pd.DataFrame) -> Table:
             mean_std(ok["inference_images_per_second"], lambda v: f"{v:,.0f}"),
             mean_std(ok["peak_memory_mb"], lambda v: f"{v:,.0f}"),
             target_cell])
-    return Table("results-cost", f"Training cost per model: time per phase, epochs (phase 1 + "
-                 f"phase 2), seconds per epoch, throughput, peak memory, and the first epoch whose "
-                 f"validation accuracy reached {target:g} (report.target_accuracy).",
-                 ["Model", "Entry", "Phase 1", "Phase 2", "Epochs", "s/epoch", "Train img/s",
-                  "Infer. img/s", "Memory (MB)", f"Epochs to {target:g}"], rows)
+    return Table("results-cost", _("Training cost per model: time per phase, epochs (phase 1 + phase 2), "
+                                   "seconds per epoch, throughput, peak memory, and the first epoch whose "
+                                   "validation accuracy reached {target} (report.target_accuracy).")
+                 .format(target=f"{target:g}"),
+                 [_("Model"), _("Entry"), _("Phase 1"), _("Phase 2"), _("Epochs"), _("s/epoch"),
+                  _("Train img/s"), _("Infer. img/s"), _("Memory (MB)"),
+                  _("Epochs to {target}").format(target=f"{target:g}")], rows)
 
 
 def status_table(inputs: Inputs) -> Table | None:
@@ -203,8 +209,9 @@ def status_table(inputs: Inputs) -> Table | None:
         return None
     rows = [[Cell(r.entry), Cell(r.arch), Cell(str(r.seed), r.seed), Cell(r.status, missing=not r.ok),
              Cell(r.reason)] for r in bad]
-    return Table("runs-missing", "Expected runs that did not finish or lack an artifact; they are "
-                 "left out of every mean above.", ["Entry", "Model", "Seed", "Status", "Why"], rows, 5)
+    return Table("runs-missing", _("Expected runs that did not finish or lack an artifact; they are "
+                                   "left out of every mean above."),
+                 [_("Entry"), _("Model"), _("Seed"), _("Status"), _("Why")], rows, 5)
 
 
 def flatten(section: dict, prefix: str = "") -> dict[str, object]:
@@ -219,7 +226,7 @@ def flatten(section: dict, prefix: str = "") -> dict[str, object]:
 
 def fmt_value(value) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -242,54 +249,64 @@ def recorded_params(inputs: Inputs, entry: str) -> dict:
 
 def _rate(value) -> str:
     if isinstance(value, (list, tuple)) and len(value) == 2:
-        return f"{value[0]:g} (first layers) to {value[1]:g} (head): discriminative"
+        return _("{first} (first layers) to {head} (head): discriminative").format(
+            first=f"{value[0]:g}", head=f"{value[1]:g}")
     return fmt_value(value)
+
+
+def _flips(a: dict) -> str:
+    both, one = a.get("flip_horizontal"), a.get("flip_vertical")
+    if both and one:
+        return _("horizontal and vertical flip")
+    return _("horizontal flip") if both else _("vertical flip") if one else ""
 
 
 def _augment(library: str, a: dict) -> str:
     """Augmentation as each library runs it, in words with units (keys as the plugins read them)."""
     if not a:
-        return "none"
+        return _("none")
     out = []
     if library == "fastai":         # aug_transforms: its defaults (warp 0.2) + the section's keys
         if a.get("do_flip", True):
-            out.append("dihedral (8 flips/turns of the square)" if a.get("flip_vert", True) else "horizontal flip")
+            out.append(_("dihedral (8 flips/turns of the square)") if a.get("flip_vert", True) else _("horizontal flip"))
         else:
-            out.append("no flips")
-        out.append(f"rotation ±{a.get('max_rotate', 10):g}°")
-        out.append(f"zoom in up to {a.get('max_zoom', 1.1):g}×")
-        out.append(f"perspective warp {a.get('max_warp', 0.2):g}")
-        out.append(f"brightness and contrast ±{a.get('max_lighting', 0.2):g}")
+            out.append(_("no flips"))
+        out.append(_("rotation ±{deg}°").format(deg=f"{a.get('max_rotate', 10):g}"))
+        out.append(_("zoom in up to {x}×").format(x=f"{a.get('max_zoom', 1.1):g}"))
+        out.append(_("perspective warp {x}").format(x=f"{a.get('max_warp', 0.2):g}"))
+        out.append(_("brightness and contrast ±{x}").format(x=f"{a.get('max_lighting', 0.2):g}"))
         return ", ".join(out)
+    flips = _flips(a)
     if library == "keras":          # Keras preprocessing layers: factors are fractions
-        flips = [n for n, k in (("horizontal", "flip_horizontal"), ("vertical", "flip_vertical")) if a.get(k)]
         if flips:
-            out.append(" and ".join(flips) + " flip")
+            out.append(flips)
         if a.get("rotation"):
-            out.append(f"rotation ±{a['rotation'] * 360:.1f}° (factor {a['rotation']:g} of a turn)")
+            out.append(_("rotation ±{deg}° (factor {x} of a turn)").format(
+                deg=f"{a['rotation'] * 360:.1f}", x=f"{a['rotation']:g}"))
         if a.get("zoom"):
-            out.append(f"zoom ±{a['zoom'] * 100:g} %")
+            out.append(_("zoom ±{pct} %").format(pct=f"{a['zoom'] * 100:g}"))
         if a.get("shear"):
-            out.append(f"shear {a['shear']:g} of the side (±{math.degrees(math.atan(a['shear'])):.1f}°)")
+            out.append(_("shear {x} of the side (±{deg}°)").format(
+                x=f"{a['shear']:g}", deg=f"{math.degrees(math.atan(a['shear'])):.1f}"))
         if a.get("brightness"):
-            out.append(f"brightness ±{a['brightness'] * 100:g} % of the range")
-        return ", ".join(out) or "none"
+            out.append(_("brightness ±{pct} % of the range").format(pct=f"{a['brightness'] * 100:g}"))
+        return ", ".join(out) or _("none")
     if library == "torch":          # torchvision v2, fastai-like
         if a.get("dihedral"):
-            out.append("dihedral (8 flips/turns of the square)")
-        flips = [n for n, k in (("horizontal", "flip_horizontal"), ("vertical", "flip_vertical")) if a.get(k)]
+            out.append(_("dihedral (8 flips/turns of the square)"))
         if flips:
-            out.append(" and ".join(flips) + " flip")
+            out.append(flips)
         if a.get("rotation"):
-            out.append(f"rotation ±{a['rotation']:g}°")
+            out.append(_("rotation ±{deg}°").format(deg=f"{a['rotation']:g}"))
         if a.get("zoom", 1) > 1:
-            out.append(f"zoom in up to {a['zoom']:g}×")
+            out.append(_("zoom in up to {x}×").format(x=f"{a['zoom']:g}"))
         if a.get("warp"):
-            out.append(f"perspective warp {a['warp']:g}")
+            out.append(_("perspective warp {x}").format(x=f"{a['warp']:g}"))
         light = [k for k in ("brightness", "contrast") if a.get(k)]
         if light:
-            out.append(" and ".join(light) + " ±" + "/".join(f"{a[k]:g}" for k in light))
-        return ", ".join(out) or "none"
+            words = {"brightness": _("brightness"), "contrast": _("contrast")}
+            out.append(_(" and ").join(words[k] for k in light) + " ±" + "/".join(f"{a[k]:g}" for k in light))
+        return ", ".join(out) or _("none")
     return ", ".join(f"{k} {fmt_value(v)}" for k, v in a.items())
 
 
@@ -300,7 +317,7 @@ def _optimizer(lib: str, c: dict) -> str | None:
     if lib == "keras" and "beta_1" in c:
         return f"Adam (β1 {c['beta_1']:g}, β2 {c.get('beta_2', 0.999):g})"
     if lib == "fastai":
-        return "Adam (fastai), β1 following the one-cycle momentums"
+        return _("Adam (fastai), β1 following the one-cycle momentums")
     if lib == "torch" and "optimizer" in c:
         betas = c.get("betas")
         return (f"{ {'adamw': 'AdamW', 'adam': 'Adam', 'sgd': 'SGD'}.get(c['optimizer'], c['optimizer'])}"
@@ -311,9 +328,10 @@ def _optimizer(lib: str, c: dict) -> str | None:
 
 def _weight_decay(lib: str, c: dict) -> str | None:
     if lib == "keras" and "l2" in c:
-        return f"L2 {c['l2']:g} on every conv and dense kernel (added to the loss)" if c["l2"] else "none"
+        return _("L2 {x} on every conv and dense kernel (added to the loss)").format(
+            x=f"{c['l2']:g}") if c["l2"] else _("none")
     if "weight_decay" in c:
-        return f"{c['weight_decay']:g} (decoupled weight decay)"
+        return _("{x} (decoupled weight decay)").format(x=f"{c['weight_decay']:g}")
     return None
 
 
@@ -321,24 +339,27 @@ def _one_cycle(lib: str, c: dict) -> str | None:
     on = True if lib == "fastai" else c.get("one_cycle")
     if on is None:
         return None
-    return "yes" + (f" (warm-up {c['pct_start']:g} of the steps)" if on and "pct_start" in c else
-                    " (fit_one_cycle)" if lib == "fastai" else "") if on else "no"
+    if not on:
+        return _("no")
+    if "pct_start" in c:
+        return _("yes (warm-up {x} of the steps)").format(x=f"{c['pct_start']:g}")
+    return _("yes (fit_one_cycle)") if lib == "fastai" else _("yes")
 
 
 def _momentum(lib: str, c: dict) -> str | None:
     moms = c.get("moms")
     on = True if lib == "fastai" else c.get("one_cycle")
     if moms and on:
-        return f"{moms[0]:g} → {moms[1]:g} → {moms[0]:g} (one-cycle)"
+        return f"{moms[0]:g} → {moms[1]:g} → {moms[0]:g} " + _("(one-cycle)")
     return None
 
 
 def _discriminative(lib: str, c: dict) -> str | None:
     phase2 = (c.get("phase2") or {}).get("lr")
     if lib == "fastai":
-        return "yes (phase 2)" if isinstance(phase2, (list, tuple)) else "no"
+        return _("yes (phase 2)") if isinstance(phase2, (list, tuple)) else _("no")
     if "discriminative" in c:
-        return "yes (phase 2)" if c["discriminative"] else "no"
+        return _("yes (phase 2)") if c["discriminative"] else _("no")
     return None
 
 
@@ -352,16 +373,16 @@ def _phase(key: str, phase: str):
 
 
 CONFIG_ROWS = [
-    ("Optimizer", _optimizer, ("optimizer", "betas", "eps", "beta_1", "beta_2")),
-    ("Weight decay / L2", _weight_decay, ("weight_decay", "l2")),
-    ("One-cycle schedule", _one_cycle, ("one_cycle", "pct_start")),
-    ("Momentum (β1) schedule", _momentum, ("moms",)),
-    ("Discriminative learning rates", _discriminative, ("discriminative",)),
-    ("Learning rate, phase 1 (head)", _phase("lr", "phase1"), ()),
-    ("Learning rate, phase 2 (all layers)", _phase("lr", "phase2"), ()),
-    ("Epochs, phase 1", _phase("epochs", "phase1"), ()),
-    ("Epochs, phase 2", _phase("epochs", "phase2"), ()),
-    ("Data augmentation", lambda lib, c: _augment(lib, c.get("augment") or {}), ("augment",)),
+    (N_("Optimizer"), _optimizer, ("optimizer", "betas", "eps", "beta_1", "beta_2")),
+    (N_("Weight decay / L2"), _weight_decay, ("weight_decay", "l2")),
+    (N_("One-cycle schedule"), _one_cycle, ("one_cycle", "pct_start")),
+    (N_("Momentum (β1) schedule"), _momentum, ("moms",)),
+    (N_("Discriminative learning rates"), _discriminative, ("discriminative",)),
+    (N_("Learning rate, phase 1 (head)"), _phase("lr", "phase1"), ()),
+    (N_("Learning rate, phase 2 (all layers)"), _phase("lr", "phase2"), ()),
+    (N_("Epochs, phase 1"), _phase("epochs", "phase1"), ()),
+    (N_("Epochs, phase 2"), _phase("epochs", "phase2"), ()),
+    (N_("Data augmentation"), lambda lib, c: _augment(lib, c.get("augment") or {}), ("augment",)),
 ]
 
 
@@ -373,11 +394,12 @@ def config_table(inputs: Inputs) -> Table:
     libraries = G.entries(p["train"])
     plugin = {entry: lookup(p, entry).library for entry in libraries}
     s = p["data"]["image_size"]
-    shared = [("Input image", f"{s}×{s} px"), ("Batch size", f"{p['train'].get('batch_size')} images"),
-              ("Initial weights", {"none": "random (from scratch)", "imagenet": "ImageNet"}.get(
+    shared = [(_("Input image"), f"{s}×{s} px"),
+              (_("Batch size"), _("{n} images").format(n=p["train"].get("batch_size"))),
+              (_("Initial weights"), {"none": _("random (from scratch)"), "imagenet": "ImageNet"}.get(
                   p["train"].get("pretrained"), fmt_value(p["train"].get("pretrained")))),
-              ("Seeds", ", ".join(str(x) for x in p["train"]["seeds"])),
-              ("Threads per job", fmt_value(p["train"].get("threads")))]
+              (_("Seeds"), ", ".join(str(x) for x in p["train"]["seeds"])),
+              (_("Threads per job"), fmt_value(p["train"].get("threads")))]
     rows = [[Cell(key), *[Cell(value) for _ in libraries]] for key, value in shared]
     if any(plugin[e] != e for e in libraries):     # variants ran: say what each one asks
         rows.insert(0, [Cell("Recipe"), *[Cell("base recipe" if plugin[e] == e else
@@ -390,19 +412,19 @@ def config_table(inputs: Inputs) -> Table:
         for lib in libraries:
             value = get(plugin[lib], sections[lib])
             used[lib].update(k for k in keys if k in sections[lib])
-            cells.append(Cell(value) if value is not None else Cell("not used", missing=True))
-        rows.append([Cell(label), *cells])
+            cells.append(Cell(value) if value is not None else Cell(_("not used"), missing=True))
+        rows.append([Cell(_(label)), *cells])
     other = []
     for lib in libraries:
         rest = {k: v for k, v in flatten({k: v for k, v in sections[lib].items() if k not in used[lib]}).items()}
         other.append(Cell("; ".join(f"{k} = {fmt_value(v)}" for k, v in rest.items()) or "–",
                           missing=not rest, breakable=True))
-    rows.append([Cell("Other settings"), *other])
-    return Table("config", "Configuration and hyper-parameters each library ran with, "
-                 "as each run resolved them (run.json params, plugin defaults included; the params.yaml "
-                 "section when a run did not record them). Phase 1 trains the new head, phase 2 "
-                 "fine-tunes every layer; \"not used\" marks a setting the library does not have.",
-                 ["Setting", *libraries], rows, 1 + len(libraries))
+    rows.append([Cell(_("Other settings")), *other])
+    return Table("config", _("Configuration and hyper-parameters each library ran with, as each run "
+                             "resolved them (run.json params, plugin defaults included; the params.yaml "
+                             "section when a run did not record them). Phase 1 trains the new head, phase 2 "
+                             "fine-tunes every layer; \"not used\" marks a setting the library does not have."),
+                 [_("Setting"), *libraries], rows, 1 + len(libraries))
 
 
 def environment_table(inputs: Inputs) -> Table:
@@ -426,8 +448,8 @@ def environment_table(inputs: Inputs) -> Table:
                      Cell(values(lambda i: i.get("device"))),
                      Cell(values(lambda i: (i.get("versions") or {}).get("device_name"))),
                      Cell("; ".join(f"{k} {', '.join(v)}" for k, v in versions.items()) or "–")])
-    return Table("environment", "Hardware and software the runs report (run.json of every finished "
-                 "run).", ["Entry", "Version", "Device", "Hardware", "Other versions"], rows, 5)
+    return Table("environment", _("Hardware and software the runs report (run.json of every finished run)."),
+                 [_("Entry"), _("Version"), _("Device"), _("Hardware"), _("Other versions")], rows, 5)
 
 
 def cleaning_table(inputs: Inputs) -> Table | None:
@@ -442,18 +464,20 @@ def cleaning_table(inputs: Inputs) -> Table | None:
         split = [int(counts.loc[name, s]) if counts is not None and name in counts.index else 0 for s in SPLITS]
         rows.append([Cell(name, name), *[Cell(fmt_value(c.get(k, "–")), c.get(k)) for k in
                      ("before", "duplicates_removed", "unreadable", "after")],
-                     Cell("dropped" if c.get("dropped") else "kept", missing=bool(c.get("dropped"))),
+                     Cell(_("dropped") if c.get("dropped") else _("kept"), missing=bool(c.get("dropped"))),
                      *[Cell(str(n), n) for n in split]])
     t = (cleaning or {}).get("totals", {})
     total_split = [int(counts[s].sum()) if counts is not None else 0 for s in SPLITS]
-    rows.append([Cell("total", "~"), *[Cell(fmt_value(t.get(k, "–")), t.get(k)) for k in
+    rows.append([Cell(_("total"), "~"), *[Cell(fmt_value(t.get(k, "–")), t.get(k)) for k in
                  ("before", "duplicates_removed", "unreadable", "after")],
-                 Cell(f"{t.get('classes_after', '–')}/{t.get('classes_before', '–')} classes"),
+                 Cell(_("{kept}/{of} classes").format(kept=t.get('classes_after', '–'),
+                                                      of=t.get('classes_before', '–'))),
                  *[Cell(str(n), n) for n in total_split]])
-    return Table("cleaning", "Images per class before cleaning, removed as duplicates (every copy of "
-                 "an image filed under two classes) or unreadable, after de-duplication, and in each "
-                 "split of the classes kept.", ["Class", "Before", "Duplicates", "Unreadable", "After",
-                                               "Class kept", *SPLITS], rows, 1)
+    return Table("cleaning", _("Images per class before cleaning, removed as duplicates (every copy of an "
+                               "image filed under two classes) or unreadable, after de-duplication, and in "
+                               "each split of the classes kept."),
+                 [_("Class"), _("Before"), _("Duplicates"), _("Unreadable"), _("After"), _("Class kept"),
+                  *[split_name(s) for s in SPLITS]], rows, 1)
 
 
 def confused_pairs(inputs: Inputs, top: int = 5) -> Table:
@@ -475,9 +499,9 @@ def confused_pairs(inputs: Inputs, top: int = 5) -> Table:
                     break
                 rows.append([Cell(arch), Cell(library), Cell(classes[i]), Cell(classes[j]),
                              Cell(str(int(total[i, j])), int(total[i, j])), Cell(str(len(mats)), len(mats))])
-    return Table("confused", f"Most-confused class pairs on the validation split (up to {top} per "
-                 "model, counts summed over seeds).", ["Model", "Entry", "Actual", "Predicted",
-                                                        "Images", "Seeds"], rows, 4)
+    return Table("confused", _("Most-confused class pairs on the validation split (up to {top} per model, "
+                               "counts summed over seeds).").format(top=top),
+                 [_("Model"), _("Entry"), _("Actual"), _("Predicted"), _("Images"), _("Seeds")], rows, 4)
 
 
 def _classes(inputs: Inputs, matrix: np.ndarray) -> list[str]:
@@ -493,15 +517,23 @@ def thesis_table(path: Path) -> Table | None:
     ref = pd.read_csv(path, comment="#")
     rows = [[Cell(r.arch, r.arch), Cell(r.library, r.library), Cell(f"{r.valid_loss:.3f}", r.valid_loss),
              Cell(f"{r.valid_accuracy:.3f}", r.valid_accuracy),
-             Cell(f"{r.phase1_time} ({r.phase1_epochs} ep.)", _hms(r.phase1_time)),
-             Cell(f"{r.phase2_time} ({r.phase2_epochs} ep.)", _hms(r.phase2_time))] for r in ref.itertuples()]
-    return Table("thesis", "The thesis's own published Table 4.2 (Skin Cancer ISIC, one seed, "
-                 "GTX 1070): reference values transcribed from the thesis, not computed here. Its Keras "
-                 "losses include the L2 penalty and are not comparable with fastai's.",
-                 ["Model", "Library", "Valid loss", "Valid accuracy", "Phase 1 time", "Phase 2 time"], rows)
+             Cell(_("{time} ({n} ep.)").format(time=r.phase1_time, n=r.phase1_epochs), _hms(r.phase1_time)),
+             Cell(_("{time} ({n} ep.)").format(time=r.phase2_time, n=r.phase2_epochs), _hms(r.phase2_time))]
+            for r in ref.itertuples()]
+    return Table("thesis", _("The thesis's own published Table 4.2 (Skin Cancer ISIC, one seed, GTX 1070): "
+                             "reference values transcribed from the thesis, not computed here. Its Keras "
+                             "losses include the L2 penalty and are not comparable with fastai's."),
+                 [_("Model"), _("Library"), _("Valid loss"), _("Valid accuracy"), _("Phase 1 time"),
+                  _("Phase 2 time")], rows)
+
+
+def split_name(split: str) -> str:
+    """A split's name in the current language (the files keep train/valid/test)."""
+    return {"train": _("train"), "valid": _("valid"), "test": _("test")}.get(split, split)
 
 
 def _hms(text: str) -> int:
+
     h, m, s = (int(x) for x in text.split(":"))
     return 3600 * h + 60 * m + s
 
