@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "workflow/scripts/system_packages.sh"
-TEX = {"texlive-latex-recommended", "texlive-latex-extra", "texlive-fonts-recommended", "lmodern", "cm-super",
+TEX = {"texlive-latex-recommended", "texlive-latex-extra", "texlive-lang-spanish", "texlive-fonts-recommended", "lmodern", "cm-super",
        "latexmk", "poppler-utils"}
 
 
