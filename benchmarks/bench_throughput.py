@@ -53,6 +53,7 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="train.workers (loader workers)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "mixed"))
     parser.add_argument("--autotune", action="store_true", help="train.autotune")
+    parser.add_argument("--loops", default="plugin,bare", help="which loops: plugin, bare or both")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)   # one library, in-process
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -61,6 +62,9 @@ def parse(argv=None) -> argparse.Namespace:
     unknown = sorted(set(cfg.libraries) - set(LIBRARIES))
     if unknown:
         parser.error(f"unknown libraries {unknown}; known: {', '.join(LIBRARIES)}")
+    cfg.kinds = [kind for kind in KINDS if kind in cfg.loops.split(",")]
+    if not cfg.kinds:
+        parser.error(f"--loops must name plugin, bare or both, not {cfg.loops!r}")
     if cfg.epochs < 1:
         parser.error("--epochs must be at least 1 (the steady state needs an epoch after the warm-up)")
     if cfg.images < cfg.batch:
@@ -165,7 +169,12 @@ def worker(cfg) -> dict:
     thread settings are the run's)."""
     with tempfile.TemporaryDirectory(prefix=f"dlcompare-bench-{cfg.worker}-") as tmp:
         workdir = Path(tmp)
-        return {"plugin": measure_plugin(cfg, workdir), "bare": measure_bare(cfg, workdir)}
+        out = {"plugin": measure_plugin(cfg, workdir)} if "plugin" in cfg.kinds else {}
+        if "bare" in cfg.kinds:
+            if "plugin" not in cfg.kinds:
+                project(cfg, workdir)            # the split the bare loop reads
+            out["bare"] = measure_bare(cfg, workdir)
+        return out
 
 
 def run_library(cfg, library: str, argv: list[str]) -> dict:
@@ -189,11 +198,11 @@ def table(results: dict) -> str:
         if "error" in result:
             lines.append(f"{library:<8}failed ({result['error']})")
             continue
-        for kind in KINDS:
+        for kind in [k for k in KINDS if k in result]:
             row = f"{library:<8}{kind:<8}"
             for clock in ("wall", "cpu"):
-                r, bare = result[kind][clock], result["bare"][clock]
-                ratio = f"{r['images_per_s'] / bare['images_per_s']:.2f}" if kind == "plugin" else ""
+                r, bare = result[kind][clock], result.get("bare", {}).get(clock)
+                ratio = f"{r['images_per_s'] / bare['images_per_s']:.2f}" if kind == "plugin" and bare else ""
                 slower = (f"{r['steady_s'] / torch_plugin[clock]['steady_s']:.2f}"
                           if kind == "plugin" and torch_plugin and library != "torch" else "")
                 if clock == "wall":
