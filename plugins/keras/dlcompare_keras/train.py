@@ -130,7 +130,7 @@ def _train(run: Run, cfg: dict, keras) -> None:
     if len(arrays["train"][1]) < run.batch_size:
         raise UserError(f"the train split has {len(arrays['train'][1])} images, fewer than "
                         f"train.batch_size={run.batch_size}: lower the batch size")
-    feeder = data.Feeder(arrays, run.batch_size, run.seed, cfg["augment"])
+    feeder = data.Feeder(arrays, run.batch_size, run.seed, cfg["augment"], getattr(run, "workers", 0))
     valid_y = arrays["valid"][1]
 
     def load(path):
