@@ -281,6 +281,22 @@ def test_device_batches_shuffle_with_the_loader_generator_and_keep_eval_order():
     assert len(valid) == 3 and torch.equal(x, torch.from_numpy(images).permute(0, 3, 1, 2))
 
 
+def test_a_run_trains_on_device_batches(tmp_path, monkeypatch):
+    """The CUDA data path end to end, on the CPU: the run trains, checkpoints and predicts in row
+    order from DeviceBatches (the artifacts pass the contract)."""
+    from dlcompare_torch import train as train_lib
+
+    def device_loaders(run, augment, device):
+        train = data.DeviceBatches(*run.load("train"), run.batch_size, True, run.seed, augment, device)
+        evals = {s: data.DeviceBatches(*run.load(s), run.batch_size, False, run.seed, None, device)
+                 for s in ("valid", "test")}
+        return train, evals
+    monkeypatch.setattr(train_lib.data, "run_loaders", device_loaders)
+    run = make_run(tmp_path, params={"phase1": {"epochs": 1}, "phase2": {"epochs": 1}})
+    TorchTrainer().train(run)
+    contract.check_artifacts(run.out_dir, run.split_dir, run.n_classes)
+
+
 def test_precision_setting_picks_the_autocast_dtype():
     from dlcompare.kit import torch_runtime
     from dlcompare_torch.train import Engine
