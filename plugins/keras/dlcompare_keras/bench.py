@@ -4,8 +4,9 @@ What a Keras user would write: the same model (``model.build``), Adam at the plu
 rate, one ``model.fit(epochs=n, validation_data=...)`` on a ``tf.data`` pipeline
 (``from_tensor_slices`` -> shuffle -> batch -> the same preprocessing layers in a
 ``keras.Sequential`` mapped over batches -> prefetch), the mixed-precision policy when
-``cfg.precision`` is mixed. TensorFlow gets the run's threads; op determinism stays off (Keras's
-default). Nothing is saved.
+``cfg.precision`` is mixed. TensorFlow is set up as for a run (its threads; op determinism on
+CPU, which also keeps Keras from compiling with XLA), so both loops use the same kernels and the
+ratio measures the plugin, not TensorFlow's settings. Nothing is saved.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def bare(cfg, arrays: dict, classes: list, on_epoch, workdir) -> None:
     """Train ``1 + cfg.epochs`` epochs; ``on_epoch()`` after each epoch's validation."""
     device = "cpu" if cfg.device == "cpu" else "cuda:0"
     keras = env.import_keras("tensorflow", device)
-    env.configure_tensorflow(device, cfg.threads, deterministic=False, log=lambda line: None)
+    env.configure_tensorflow(device, cfg.threads, deterministic=device == "cpu", log=lambda line: None)
     tf = env.import_tensorflow()
     from . import data, model as model_lib
 
