@@ -4,6 +4,8 @@ plugins' model.py)."""
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torchvision.models
 from fastai.callback.fp16 import AMPMode, MixedPrecision
@@ -53,9 +55,12 @@ class DeviceMixedPrecision(MixedPrecision):
     leaves everything in float32. On CUDA it is fastai's callback unchanged."""
 
     def before_fit(self):
-        super().before_fit()
-        if self.dls.device.type != "cuda":
-            self.autocast = autocast(self.dls.device.type, dtype=torch.bfloat16)
+        if self.dls.device.type == "cuda":
+            return super().before_fit()
+        with warnings.catch_warnings():     # fastai's "CUDA is not available ... Disabling autocast"
+            warnings.simplefilter("ignore", UserWarning)
+            super().before_fit()
+        self.autocast = autocast(self.dls.device.type, dtype=torch.bfloat16)
 
 
 def parameter_counts(learn) -> dict:
