@@ -12,13 +12,14 @@ TF_GPU := tensorflow[and-cuda]==$(shell sed -n 's/^tensorflow_cpu==//p' requirem
 
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup tex demo test test-slow test-all lint bench clean-results help lock messages
+.PHONY: setup tex demo test test-slow test-all lint bench bench-gpu clean-results help lock messages
 help:
 	@echo "make demo       set up .venv and run the whole pipeline on the default profile (digits, CPU)"
 	@echo "make tex        install TeX Live for memoir.pdf (apt-get, as root; else prints the command)"
 	@echo "make test       set up .venv and run the fast test suite"
 	@echo "make test-slow  the slow end-to-end tests (Snakemake, DVC, real training, LaTeX, Chromium)"
-	@echo "make bench      benchmark tables (data stages, training throughput)"
+	@echo "make bench      benchmark tables (data stages; seconds per epoch, each plugin vs its bare library loop)"
+	@echo "make bench-gpu  the prepared GPU check (resnet50 at 224 px, fp32 and mixed, a tiny cuda pipeline)"
 	@echo "make messages   merge new memoir strings into reports/i18n/es/LC_MESSAGES/memoir.po (then translate)"
 	@echo "make demo GPU=1 install the CUDA build of TensorFlow (torch from the lock is CUDA-enabled)"
 
@@ -72,6 +73,10 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_throughput.py
+
+# On a machine with an NVIDIA GPU (make setup GPU=1 first); exits with one line when none is visible.
+bench-gpu: setup
+	$(BIN)/python workflow/scripts/bench_gpu.py
 
 lock:  ## re-pin from the current .venv, then mirror the pins into environment.yml
 	{ sed -n '1,2p' requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^dlcompare'; } > requirements.lock.new

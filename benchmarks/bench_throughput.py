@@ -1,240 +1,240 @@
-"""Training and inference throughput (images/second) of each library's training step against a
-bare PyTorch loop on the same model, data and batch size.
+"""Seconds per training epoch of each plugin, as `dlcompare train` runs it, beside a bare loop of
+the plugin's own library on the same model, data, augmentation and batch size.
 
-    python benchmarks/bench_throughput.py                          # CPU: resnet18, 32 px, batch 64
-    python benchmarks/bench_throughput.py --device cuda --arch resnet50 --size 224 --images 2048 \\
-        --peak-tflops 989                                          # GPU, with the share of peak
-    python benchmarks/bench_throughput.py --threads 1 --clock cpu  # CPU-seconds: a loaded machine
+    python benchmarks/bench_throughput.py                        # CPU: resnet18, 32 px, batch 64
+    python benchmarks/bench_throughput.py --only keras --epochs 4
+    python benchmarks/bench_throughput.py --device cuda --arch resnet50 --size 224 --batch 256 \\
+        --images 4096 --precision mixed --workers 8               # a GPU (see bench_gpu.py)
 
-Each entry of BENCHES is a setup function ``(cfg) -> (train_epoch, infer)``: two closures that
-each pass once over ``cfg.images`` images (returning when the work is done, synchronised on
-CUDA). The harness warms each entry up, then times the entries in turn, ``--repeats`` times,
-interleaved so a busy shared machine slows them alike, and prints the best and median figures. To add a library,
-write a setup function and decorate it with ``@bench("name")``. The target for the torch plugin
-is to stay within 5 % of ``bare torch`` on CPU.
+**plugin**: the real run, through the core (``dlcompare.host.training.train``) on a synthetic
+split written as `dlcompare split` writes one: the plugin's data pipeline with its augmentation,
+its training step, the per-epoch validation and the checkpoint of every epoch. Phase 1 is skipped
+(0 epochs) so every epoch trains the whole network; an epoch is the time between two epoch lines
+of the run's log (the line comes after the checkpoint). **bare**: the library's plain loop, no
+dlcompare (each plugin's ``bench.bare``): bare PyTorch (Dataset + DataLoader + torchvision
+transforms), plain fastai (``ImageDataLoaders.from_folder`` + ``vision_learner`` +
+``fit_one_cycle``), plain Keras (``model.fit`` on ``tf.data`` with the same preprocessing layers);
+each validates once per epoch and saves nothing.
+
+The first epoch (warm-up: model build, tracing, autotuning, loader start) is reported apart from
+the steady state (the median of the later epochs). Each library runs in a subprocess of its own
+(TensorFlow and torchvision do not share a process well); ``--json`` keeps the raw figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from types import SimpleNamespace
+from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-from dlcompare.testing import synthetic_images
-
-BENCHES: dict = {}
-BASELINE = "bare torch"
+LIBRARIES = ("torch", "fastai", "keras")
+KINDS = ("plugin", "bare")
+EPOCH_MARK = " epoch "       # dlcompare.progress.epoch_line: "<prefix> <phase> epoch k/n ..."
 
 
-def bench(name: str):
-    def register(setup):
-        BENCHES[name] = setup
-        return setup
-    return register
-
-
-def dataset(cfg):
-    """The same uint8 NHWC images and labels for every entry."""
-    return synthetic_images(cfg.images, cfg.classes, cfg.size, seed=0)
-
-
-def torch_model(cfg):
-    """The torch plugin's network (torchvision body + fastai-like head), seeded, all trainable."""
-    from dlcompare_torch import model as model_lib
-
-    torch.manual_seed(0)
-    net = model_lib.build(cfg.arch, cfg.classes)
-    model_lib.set_phase(net, "phase2")
-    return net
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@bench(BASELINE)
-def bare_torch(cfg):
-    """The 20-line loop: same model and precision, no loaders, no schedule, no bookkeeping."""
-    device = torch.device(cfg.device)
-    cuda = device.type == "cuda"
-    fmt = torch.channels_last if cuda else torch.contiguous_format
-    net = torch_model(cfg).to(device, memory_format=fmt)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    images, labels = dataset(cfg)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    y = torch.from_numpy(labels)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
-    batches = [(i, i + cfg.batch) for i in range(0, len(y) - cfg.batch + 1, cfg.batch)]
-
-    def batch(i, j):
-        return x[i:j].to(device).to(memory_format=fmt).float().div_(255), y[i:j].to(device)
-
-    def train_epoch():
-        net.train()
-        for i, j in batches:
-            xb, yb = batch(i, j)
-            with amp:
-                loss = F.cross_entropy(net(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sync(device)
-
-    @torch.inference_mode()
-    def infer():
-        net.eval()
-        for i, j in batches:
-            with amp:
-                net(batch(i, j)[0]).float().softmax(1).cpu()
-
-    return train_epoch, infer
-
-
-@bench("torch plugin")
-def torch_plugin(cfg):
-    """The plugin's loaders, Engine and phase-2 optimizer and schedule: dlcompare_torch.bench."""
-    from dlcompare_torch import bench as torch_bench
-
-    return torch_bench.setup(cfg, augment=False)
-
-
-@bench("torch plugin + augment")
-def torch_plugin_augment(cfg):
-    from dlcompare_torch import bench as torch_bench
-
-    return torch_bench.setup(cfg, augment=True)
-
-
-@bench("fastai plugin")
-def fastai_plugin(cfg):
-    """fastai's fit_one_cycle (phase 2, float32) and get_preds: dlcompare_fastai.bench."""
-    from dlcompare_fastai import bench as fastai_bench
-
-    return fastai_bench.setup(cfg, augment=False)
-
-
-@bench("fastai plugin + augment")
-def fastai_plugin_augment(cfg):
-    from dlcompare_fastai import bench as fastai_bench
-
-    return fastai_bench.setup(cfg, augment=True)
-
-
-@bench("keras plugin")
-def keras_plugin(cfg):
-    """Keras 3 on TensorFlow: the plugin's model.fit (phase 2, float32) and predict: dlcompare_keras.bench."""
-    from dlcompare_keras import bench as keras_bench
-
-    return keras_bench.setup(cfg, augment=False)
-
-
-@bench("keras plugin + augment")
-def keras_plugin_augment(cfg):
-    from dlcompare_keras import bench as keras_bench
-
-    return keras_bench.setup(cfg, augment=True)
-
-
-def train_flops_per_image(cfg) -> float:
-    """Forward + backward FLOPs of one training image (torch's FLOP counter, on CPU)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    net = torch_model(cfg).train()
-    x = torch.randn(2, 3, cfg.size, cfg.size)
-    with FlopCounterMode(display=False) as counter:
-        net(x).sum().backward()
-    return counter.get_total_flops() / 2
-
-
-# wall: elapsed seconds (what a user waits). cpu: CPU seconds of this process, all its threads
-# (images per CPU-second): far less sensitive to other jobs on a shared, loaded machine, so the
-# fairer figure for "plugin vs bare loop" there; meaningful on CPU only (on CUDA the work is the
-# GPU's, and loader worker processes are not counted).
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-
-
-def measure(cfg, names):
-    torch.set_num_threads(cfg.threads)
-    setups = {name: BENCHES[name](cfg) for name in names}
-    n_train = {}
-    for name, (train_epoch, infer) in setups.items():
-        for _ in range(cfg.warmup):
-            train_epoch()
-            infer()
-    times = {name: {"train": [], "inference": []} for name in names}
-    clock = CLOCKS[getattr(cfg, "clock", "wall")]
-    for _ in range(cfg.repeats):
-        for name, (train_epoch, infer) in setups.items():
-            for kind, fn in (("train", train_epoch), ("inference", infer)):
-                start = clock()
-                fn()
-                times[name][kind].append(clock() - start)
-    images = (cfg.images // cfg.batch) * cfg.batch      # full batches only, in every entry
-    for name in names:
-        n_train[name] = {kind: [images / t for t in ts] for kind, ts in times[name].items()}
-    return n_train
-
-
-def table(cfg, results, flops=None) -> str:
-    """Best (the run least disturbed by other load: the fair figure on a shared machine, as
-    timeit reports) and median images/second; ``vs bare`` compares the best figures."""
-    base = results.get(BASELINE)
-    head = (f"{'entry':<24}{'train best':>11}{'median':>9}{'vs bare':>9}"
-            f"{'infer best':>12}{'median':>9}{'vs bare':>9}")
-    if flops:
-        head += f"{'train TFLOP/s':>15}{'of peak':>9}"
-    lines = [head, "-" * len(head)]
-    for name, r in results.items():
-        row = f"{name:<24}"
-        for kind, width in (("train", 11), ("inference", 12)):
-            best, median = max(r[kind]), statistics.median(r[kind])
-            rel = f"{best / max(base[kind]) - 1:+.1%}" if base else ""
-            row += f"{best:>{width}.1f}{median:>9.1f}{rel:>9}"
-        if flops:
-            achieved = max(r["train"]) * flops / 1e12
-            row += f"{achieved:>15.1f}" + (f"{achieved / cfg.peak_tflops:>9.1%}" if cfg.peak_tflops else "")
-        lines.append(row)
-    return "\n".join(lines)
-
-
-def main(argv=None) -> None:
+def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(LIBRARIES), help="comma-separated libraries")
     parser.add_argument("--arch", default="resnet18")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--images", type=int, default=384, help="images per timed pass")
+    parser.add_argument("--images", type=int, default=512, help="training images (full batches are trained)")
+    parser.add_argument("--valid", type=int, default=128, help="validation images (one pass per epoch)")
     parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
-    parser.add_argument("--workers", type=int, default=8, help="loader workers on CUDA")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed passes per entry")
-    parser.add_argument("--repeats", type=int, default=5, help="timed passes per entry (best and median shown)")
-    parser.add_argument("--only", help="comma-separated entries (default: all)")
-    parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s, for the share of peak")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall: images per second; cpu: images per CPU-second of the process "
-                             "(steadier on a loaded machine; CPU device only)")
+    parser.add_argument("--epochs", type=int, default=3, help="steady-state epochs after the warm-up epoch")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=0, help="train.workers (loader workers)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "mixed"))
+    parser.add_argument("--autotune", action="store_true", help="train.autotune")
+    parser.add_argument("--loops", default="plugin,bare", help="which loops: plugin, bare or both")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)   # one library, in-process
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     cfg = parser.parse_args(argv)
-    names = cfg.only.split(",") if cfg.only else list(BENCHES)
-    unknown = set(names) - set(BENCHES)
+    cfg.libraries = [lib for lib in cfg.only.split(",") if lib]
+    unknown = sorted(set(cfg.libraries) - set(LIBRARIES))
     if unknown:
-        parser.error(f"unknown entries {sorted(unknown)}; known: {list(BENCHES)}")
-    if cfg.clock == "cpu" and not cfg.device.startswith("cpu"):
-        parser.error("--clock cpu measures CPU work; use the wall clock on a GPU")
-    device_name = torch.cuda.get_device_name() if cfg.device.startswith("cuda") else f"cpu, {cfg.threads} threads"
-    print(f"{cfg.arch}, {cfg.size} px, batch {cfg.batch}, {cfg.images} images/pass, {device_name}, "
-          f"torch {torch.__version__}, {cfg.repeats} repeats, {cfg.clock} clock")
-    results = measure(cfg, names)
-    flops = train_flops_per_image(cfg) if cfg.device.startswith("cuda") or cfg.peak_tflops else None
-    if flops:
-        print(f"training FLOPs per image (forward + backward): {flops / 1e9:.2f} GFLOP")
-    print(table(cfg, results, flops))
+        parser.error(f"unknown libraries {unknown}; known: {', '.join(LIBRARIES)}")
+    cfg.kinds = [kind for kind in KINDS if kind in cfg.loops.split(",")]
+    if not cfg.kinds:
+        parser.error(f"--loops must name plugin, bare or both, not {cfg.loops!r}")
+    if cfg.epochs < 1:
+        parser.error("--epochs must be at least 1 (the steady state needs an epoch after the warm-up)")
+    if cfg.images < cfg.batch:
+        parser.error(f"--images ({cfg.images}) must be at least --batch ({cfg.batch})")
+    return cfg
+
+
+class EpochClock:
+    """Seconds from the start to the first epoch's end (warm-up), then between epoch ends: wall
+    seconds, and CPU seconds of this process (all its threads), which other jobs on a shared
+    machine disturb far less (loader worker processes are not counted)."""
+
+    def __init__(self):
+        self.start = self.cpu_start = 0.0
+        self.ends, self.cpu_ends = [], []
+        self.restart()
+
+    def restart(self) -> None:
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
+
+    def tick(self, *_) -> None:
+        self.ends.append(time.perf_counter())
+        self.cpu_ends.append(time.process_time())
+
+    def log(self, line: str) -> None:    # a run's log function: an epoch line ends an epoch
+        if EPOCH_MARK in line and "/" in line:
+            self.tick()
+
+    def seconds(self, cpu: bool = False) -> list[float]:
+        marks = [self.cpu_start, *self.cpu_ends] if cpu else [self.start, *self.ends]
+        return [b - a for a, b in zip(marks, marks[1:])]
+
+
+def summary(clock: EpochClock, images: int) -> dict:
+    """Warm-up (first epoch) and steady state (median of the others), wall and CPU seconds."""
+    out = {"images": images}
+    for key, seconds in (("wall", clock.seconds()), ("cpu", clock.seconds(cpu=True))):
+        steady = statistics.median(seconds[1:])
+        out[key] = {"epochs": seconds, "warmup_s": seconds[0], "steady_s": steady,
+                    "images_per_s": images / steady if steady > 0 else float("nan")}
+    return out
+
+
+def project(cfg, workdir: Path) -> dict:
+    """The params a bench run trains with: the default profile's sections (the plugins'
+    defaults), phase 1 skipped, phase 2 as long as the bench, fastai's lr_find off."""
+    from dlcompare.testing import make_split
+
+    make_split(workdir, n_classes=cfg.classes, sizes=(cfg.images, cfg.valid, cfg.valid), image_size=cfg.size)
+    lib = cfg.worker
+    phases = {"phase1": {"epochs": 0}, "phase2": {"epochs": 1 + cfg.epochs}}
+    section = {"fastai": {"lr_find_iterations": 0}}.get(lib, {})
+    defaults = load_default_section(lib)
+    for phase, value in phases.items():
+        section[phase] = {**defaults.get(phase, {}), **value}
+    return {"data": {"dataset": "digits", "image_size": cfg.size},
+            "train": {"libraries": [lib], "archs": [cfg.arch], "seeds": [0], "device": cfg.device,
+                      "batch_size": cfg.batch, "threads": cfg.threads, "precision": cfg.precision,
+                      "workers": cfg.workers, "autotune": cfg.autotune},
+            lib: {**defaults, **section}}
+
+
+def load_default_section(library: str) -> dict:
+    """The library's section of the repository's params.yaml (the default profile), if any."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "params.yaml"
+    return dict((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(library) or {})
+
+
+def measure_plugin(cfg, workdir: Path) -> dict:
+    from dlcompare import params as params_lib
+    from dlcompare.host import training
+
+    params = params_lib.validate(project(cfg, workdir))
+    clock = EpochClock()
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        clock.restart()
+        training.train(params, cfg.worker, cfg.arch, 0, log=clock.log, fresh=True)
+    finally:
+        os.chdir(cwd)
+    return summary(clock, (cfg.images // cfg.batch) * cfg.batch)
+
+
+def measure_bare(cfg, workdir: Path) -> dict:
+    import importlib
+
+    from dlcompare.data import splitcache
+
+    bench = importlib.import_module(f"dlcompare_{cfg.worker}.bench")
+    split_dir = workdir / "data" / "split"
+    arrays = {split: splitcache.load_split(split_dir, split) for split in ("train", "valid")}
+    clock = EpochClock()
+    bench.bare(cfg, arrays, splitcache.load_classes(split_dir), clock.tick, workdir / "bare")
+    return summary(clock, (cfg.images // cfg.batch) * cfg.batch)
+
+
+def worker(cfg) -> dict:
+    """Both measurements of one library, in this process (the plugin's run first, so TensorFlow's
+    thread settings are the run's)."""
+    with tempfile.TemporaryDirectory(prefix=f"dlcompare-bench-{cfg.worker}-") as tmp:
+        workdir = Path(tmp)
+        out = {"plugin": measure_plugin(cfg, workdir)} if "plugin" in cfg.kinds else {}
+        if "bare" in cfg.kinds:
+            if "plugin" not in cfg.kinds:
+                project(cfg, workdir)            # the split the bare loop reads
+            out["bare"] = measure_bare(cfg, workdir)
+        return out
+
+
+def run_library(cfg, library: str, argv: list[str]) -> dict:
+    with tempfile.TemporaryDirectory(prefix="dlcompare-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        proc = subprocess.run([sys.executable, __file__, *argv, "--worker", library, "--out", str(out)])
+        if proc.returncode != 0 or not out.is_file():
+            return {"error": f"exit status {proc.returncode}"}
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def table(results: dict) -> str:
+    """One row per (library, loop): warm-up and steady-state seconds per epoch (wall and CPU),
+    images/second, the plugin's throughput over its bare loop's, and how much slower than the
+    torch plugin each plugin's steady-state epoch is."""
+    head = (f"{'library':<8}{'loop':<8}{'warm-up s':>10}{'steady s':>10}{'images/s':>10}{'plugin/bare':>12}"
+            f"{'x torch':>9} |{'CPU s':>8}{'images/CPU-s':>14}{'plugin/bare':>12}{'x torch':>9}")
+    lines = [head, "-" * len(head)]
+    torch_plugin = results.get("torch", {}).get("plugin")
+    for library, result in results.items():
+        if "error" in result:
+            lines.append(f"{library:<8}failed ({result['error']})")
+            continue
+        for kind in [k for k in KINDS if k in result]:
+            row = f"{library:<8}{kind:<8}"
+            for clock in ("wall", "cpu"):
+                r, bare = result[kind][clock], result.get("bare", {}).get(clock)
+                ratio = f"{r['images_per_s'] / bare['images_per_s']:.2f}" if kind == "plugin" and bare else ""
+                slower = (f"{r['steady_s'] / torch_plugin[clock]['steady_s']:.2f}"
+                          if kind == "plugin" and torch_plugin and library != "torch" else "")
+                if clock == "wall":
+                    row += f"{r['warmup_s']:>10.1f}{r['steady_s']:>10.2f}{r['images_per_s']:>10.1f}{ratio:>12}{slower:>9} |"
+                else:
+                    row += f"{r['steady_s']:>8.2f}{r['images_per_s']:>14.1f}{ratio:>12}{slower:>9}"
+            lines.append(row)
+    return "\n".join(lines)
+
+
+def header(cfg) -> str:
+    import platform
+
+    return (f"{cfg.arch}, {cfg.size} px, batch {cfg.batch}, {cfg.images} train + {cfg.valid} valid images, "
+            f"{cfg.device}, {cfg.threads} threads, {cfg.workers} workers, {cfg.precision}; "
+            f"warm-up epoch + {cfg.epochs} steady; {platform.node()} ({os.cpu_count()} CPUs), "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cfg = parse(argv)
+    if cfg.worker:
+        cfg.out.write_text(json.dumps(worker(cfg)), encoding="utf-8")
+        return
+    print(header(cfg), flush=True)
+    results = {library: run_library(cfg, library, argv) for library in cfg.libraries}
+    print(table(results))
+    if cfg.json:
+        cfg.json.write_text(json.dumps({"config": header(cfg), "results": results}, indent=2), encoding="utf-8")
+    if any("error" in r for r in results.values()):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

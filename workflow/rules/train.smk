@@ -39,7 +39,8 @@ rule train:
     output:
         [f"{RUN}/{name}" for name in RUN_OUTPUTS],
     params:
-        p=section("train.device", "train.pretrained", "train.batch_size", "train.threads"),
+        p=section("train.device", "train.pretrained", "train.batch_size", "train.threads",
+                  "train.precision", "train.workers", "train.autotune"),
     log:
         "logs/train/{entry}/{arch}/seed{seed}.log",
     message:

@@ -1,73 +1,61 @@
-"""Throughput of the fastai plugin's own training step, for benchmarks/bench_throughput.py.
+"""The plain fastai loop that benchmarks/bench_throughput.py sets beside the fastai plugin.
 
-``setup(cfg, augment)`` returns the harness's two closures: one training pass over ``cfg.images``
-images (phase 2: everything trainable, ``fit_one_cycle`` with the discriminative rates, fastai's
-callbacks and the plugin's PhaseLog, validation skipped) and one inference pass (``get_preds``
-on a test loader). Same model family, data and batch size as the torch entries; fastai runs in
-float32 as in the thesis (the torch plugin uses autocast on CUDA).
+What a fastai user would write: the images as PNG files in train/valid folders,
+``ImageDataLoaders.from_folder`` with the same ``aug_transforms`` as batch transforms
+(``cfg.workers`` workers), ``vision_learner`` on the torchvision builder from random weights,
+``unfreeze()`` and ``fit_one_cycle`` at the plugin's phase-2 rates (``to_bf16``/``to_fp16`` when
+``cfg.precision`` is mixed). fastai validates once per epoch; nothing is saved.
 """
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
-from fastai.callback.core import Callback, CancelValidException
+import torchvision.models
+from fastai.callback.core import Callback
+from fastai.metrics import accuracy
+from fastai.vision.data import ImageDataLoaders
+from fastai.vision.learner import vision_learner
+from PIL import Image
 
-from dlcompare.kit import torch_runtime
-from dlcompare.testing import synthetic_images
-
-from . import data, model, recipe
-from .callbacks import PhaseLog, new_observed
+from . import data, recipe
 from .plugin import FastaiTrainer
 
 
-class SkipValidation(Callback):
-    """Time the training step only (the harness times inference separately)."""
+class EpochEnd(Callback):
+    order = 100
 
-    def before_validate(self):
-        raise CancelValidException
-
-
-class BenchPhaseLog(PhaseLog):
-    """The plugin's per-batch bookkeeping; the per-epoch row and checkpoint are not per image."""
+    def __init__(self, on_epoch):
+        self.on_epoch = on_epoch
 
     def after_epoch(self):
-        pass
+        self.on_epoch()
 
 
-def setup(cfg, augment: bool = True):
-    device = torch.device(cfg.device)
-    n = (cfg.images // cfg.batch) * cfg.batch          # full batches only, as in every entry
-    images, labels = synthetic_images(n, cfg.classes, cfg.size, seed=0)
-    arrays = {"train": (images, labels), "valid": (images[: cfg.batch], labels[: cfg.batch]),
-              "test": (images, labels)}
-    workdir = Path(tempfile.mkdtemp(prefix="dlcompare-bench-fastai-"))   # fastai's path/model_dir
-    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-    cfg_fastai = FastaiTrainer().resolve_params({})
-    run = SimpleNamespace(arch=cfg.arch, classes=[f"class_{i}" for i in range(cfg.classes)],
-                          load=arrays.__getitem__, batch_size=cfg.batch, device=str(device),
-                          pretrained="none", checkpoint_dir=workdir, params=cfg_fastai, log=lambda line: None)
-    with torch_runtime.settings(device, cfg.threads):
-        torch.manual_seed(0)
-        dls, test_dl, _ = data.dataloaders(run, augment=augment)
-        learn = model.build_learner(run, dls, cfg_fastai)
-        learn.unfreeze()
-    lr = recipe.fastai_lr(cfg_fastai["phase2"]["lr"])
+def write_folders(arrays: dict, classes: list, root: Path) -> Path:
+    for split, (images, labels) in arrays.items():
+        for i, (image, label) in enumerate(zip(images, labels)):
+            folder = root / split / classes[int(label)]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / f"{i}.png")
+    return root
 
-    def train_epoch():
-        with torch_runtime.settings(device, cfg.threads):
-            log_cb = BenchPhaseLog("phase2", 0, new_observed(), on_epoch=None)
-            learn.fit_one_cycle(1, lr, cbs=[log_cb, SkipValidation()], **recipe.one_cycle(cfg_fastai))
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
 
-    def infer():
-        with torch_runtime.settings(device, cfg.threads):
-            learn.get_preds(dl=test_dl)
-
-    return train_epoch, infer
+def bare(cfg, arrays: dict, classes: list, on_epoch, workdir: Path) -> None:
+    """Train ``1 + cfg.epochs`` epochs; ``on_epoch()`` after each (fastai validates first)."""
+    torch.set_num_threads(cfg.threads)
+    torch.backends.cudnn.benchmark = bool(cfg.autotune)
+    settings = FastaiTrainer().resolve_params({})
+    root = write_folders(arrays, classes, Path(workdir))
+    device = torch.device("cuda:0" if cfg.device == "cuda" else "cpu")
+    torch.manual_seed(0)
+    dls = ImageDataLoaders.from_folder(root, train="train", valid="valid", bs=cfg.batch, device=device,
+                                       num_workers=cfg.workers, batch_tfms=data.augmentation(settings["augment"]))
+    learn = vision_learner(dls, torchvision.models.resnet18 if cfg.arch == "resnet18" else getattr(torchvision.models, cfg.arch),
+                           pretrained=False, metrics=accuracy, wd=settings["weight_decay"])
+    if cfg.precision == "mixed":
+        learn = learn.to_bf16() if device.type == "cpu" or torch.cuda.is_bf16_supported() else learn.to_fp16()
+    learn.unfreeze()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(1 + cfg.epochs, recipe.fastai_lr(settings["phase2"]["lr"]), cbs=[EpochEnd(on_epoch)])

@@ -4,7 +4,10 @@ Every library reads the same uint8 arrays through ``run.load``, so the train/val
 membership and row order are the project's, not fastai's. Items are integers into one index over
 the three splits (train rows first, then valid, then test); a ``Datasets`` turns an item into a
 ``TensorImage`` (uint8, CHW) and a class name that ``Categorize`` maps with the project's class
-order. Augmentation runs as fastai batch transforms on the training set only, on the run's device.
+order. Augmentation runs as fastai batch transforms on the training set only, on the run's device
+(fastai moves each collated uint8 batch to the device before ``after_batch``), and items are the
+cached uint8 pixels as they are: nothing is decoded or resized again. ``train.workers`` sets the
+loaders' ``num_workers``.
 """
 
 from __future__ import annotations
@@ -85,6 +88,6 @@ def dataloaders(run, source: ArraySource | None = None, augment: bool = True):
     if augment:
         batch_tfms += augmentation(run.params["augment"])
     dls = dsets.dataloaders(bs=run.batch_size, after_batch=batch_tfms, device=torch.device(run.device),
-                            num_workers=0, path=run.checkpoint_dir)
+                            num_workers=getattr(run, "workers", 0), path=run.checkpoint_dir)
     test_dl = dls.test_dl(source.items("test"), with_labels=True)
     return dls, test_dl, source

@@ -45,6 +45,11 @@ def _tuples(state):
     return tuple(_tuples(s) for s in state) if isinstance(state, list) else state
 
 
+def precision_name(run: Run) -> str:
+    amp = torch_runtime.amp_dtype(torch.device(run.device), getattr(run, "precision", "fp32"))
+    return "float32" if amp is None else f"mixed {str(amp).replace('torch.', '')}"
+
+
 def recipe_summary(run: Run, cfg: dict) -> dict:
     """The configured recipe, for run.json (the memoir's Table 4.1 is built from what ran)."""
     augment = cfg["augment"]
@@ -62,7 +67,7 @@ def recipe_summary(run: Run, cfg: dict) -> dict:
                                        "dihedral (8 symmetries)" if augment["flip_vert"] else "horizontal")},
         "batch_size": run.batch_size, "image_size": run.image_size,
         "use_lr_find": cfg["use_lr_find"], "lr_find_iterations": cfg["lr_find_iterations"],
-        "precision": "float32",
+        "precision": precision_name(run),
     }
 
 

@@ -138,6 +138,41 @@ def test_augmentation_follows_params():
     assert not any("flip" in type(t).__name__.lower() or "dihedral" in type(t).__name__.lower() for t in digits)
 
 
+def test_fast_path_uint8_items_batch_transforms_on_the_device_and_cast_to_tensor(tmp_path, split_dir):
+    """Items are the cached uint8 pixels (nothing decoded or resized again), the augmentation is
+    fastai's batch transforms (after collation, on the loader's device), and the learner casts
+    fastai's tensor subclasses to plain tensors before the model (CastToTensor: no slow dispatch)."""
+    from fastai.learner import CastToTensor
+    from fastai.vision.augment import AffineCoordTfm
+
+    from dlcompare_fastai import data, model
+
+    run = make_run(tmp_path, split_dir)
+    dls, _, source = data.dataloaders(run)
+    item = source.image(0)
+    assert item.dtype == torch.uint8 and tuple(item.shape) == (3, 16, 16)
+    assert dls.train.device == torch.device("cpu")
+    assert not dls.train.after_item.fs                    # no per-item transform (no decode, no resize)
+    assert any(isinstance(t, AffineCoordTfm) for t in dls.train.after_batch.fs)
+    learn = model.build_learner(run, dls, run.params)
+    assert any(isinstance(cb, CastToTensor) for cb in learn.cbs)
+    assert not any(isinstance(cb, model.DeviceMixedPrecision) for cb in learn.cbs)     # fp32 by default
+
+
+def test_mixed_precision_autocasts_on_the_runs_device(tmp_path, split_dir):
+    from dlcompare_fastai import data, model
+
+    run = make_run(tmp_path, split_dir, precision="mixed")
+    dls, _, _ = data.dataloaders(run)
+    learn = model.build_learner(run, dls, run.params)
+    [amp] = [cb for cb in learn.cbs if isinstance(cb, model.DeviceMixedPrecision)]
+    amp.before_fit()
+    with amp.autocast:
+        out = learn.model(torch.zeros(2, 3, 16, 16))
+    assert out.dtype == torch.bfloat16                    # fastai's own callback would leave float32 on CPU
+    assert not amp.learn.scaler.is_enabled()              # bfloat16: no loss scaling
+
+
 def test_phase1_freezes_the_body_but_not_batchnorm(tmp_path, split_dir):
     from fastai.callback.progress import ProgressCallback
     from dlcompare_fastai import data, model

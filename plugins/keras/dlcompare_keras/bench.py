@@ -1,48 +1,44 @@
-"""Throughput of the Keras plugin's own training step, for benchmarks/bench_throughput.py.
+"""The plain Keras loop that benchmarks/bench_throughput.py sets beside the Keras plugin.
 
-``setup(cfg, augment)`` returns the harness's two closures: one training pass over ``cfg.images``
-images (phase 2: everything trainable, the plugin's compiled model and optimizer, one
-``model.fit(epochs=1)`` on the plugin's tf.data pipeline, exactly as each epoch of a run) and one
-inference pass (``model.predict`` on the evaluation pipeline). Same architecture, data and batch
-size as the torch and fastai entries; float32, as in the thesis. TensorFlow gets ``cfg.threads``
-threads (set before its runtime starts, so call this entry first in a process that uses
-TensorFlow) and, on CPU, deterministic kernels, as in a run.
+What a Keras user would write: the same model (``model.build``), Adam at the plugin's phase-2
+rate, one ``model.fit(epochs=n, validation_data=...)`` on a ``tf.data`` pipeline
+(``from_tensor_slices`` -> shuffle -> batch -> the same preprocessing layers in a
+``keras.Sequential`` mapped over batches -> prefetch), the mixed-precision policy when
+``cfg.precision`` is mixed. TensorFlow is set up as for a run (its threads; op determinism on
+CPU, which also keeps Keras from compiling with XLA), so both loops use the same kernels and the
+ratio measures the plugin, not TensorFlow's settings. Nothing is saved.
 """
 
 from __future__ import annotations
-
-from dlcompare.testing import synthetic_images
 
 from . import env
 from .plugin import KerasTrainer
 
 
-def setup(cfg, augment: bool = True):
-    device = "cpu" if str(cfg.device) == "cpu" else "cuda:0"
+def bare(cfg, arrays: dict, classes: list, on_epoch, workdir) -> None:
+    """Train ``1 + cfg.epochs`` epochs; ``on_epoch()`` after each epoch's validation."""
+    device = "cpu" if cfg.device == "cpu" else "cuda:0"
     keras = env.import_keras("tensorflow", device)
     env.configure_tensorflow(device, cfg.threads, deterministic=device == "cpu", log=lambda line: None)
-    from . import data, model as model_lib, recipe
+    tf = env.import_tensorflow()
+    from . import data, model as model_lib
 
-    recipe_cfg = KerasTrainer().resolve_params({})
-    n = (cfg.images // cfg.batch) * cfg.batch          # full batches only, as in every entry
-    images, labels = synthetic_images(n, cfg.classes, cfg.size, seed=0)
+    settings = KerasTrainer().resolve_params({})
+    if cfg.precision == "mixed":
+        keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if device == "cpu" else "mixed_float16")
     keras.utils.set_random_seed(0)
-    model = model_lib.build(cfg.arch, cfg.size, cfg.classes, recipe_cfg["dense_units"], recipe_cfg["dropout"],
-                            recipe_cfg["l2"])
-    model_lib.set_phase(model, "phase2")
-    groups = model_lib.group_variables(model_lib.layer_groups(cfg.arch, model))
-    feeder = data.Feeder({"train": (images, labels), "test": (images, labels)}, cfg.batch, 0,
-                         recipe_cfg["augment"])
-    lrs = recipe.phase_lrs(recipe_cfg, "phase2", len(groups))
-    model.compile(optimizer=recipe.make_optimizer(recipe_cfg, lrs, groups, 10**6),
-                  loss=keras.losses.SparseCategoricalCrossentropy())
-    epoch = [0]
-
-    def train_epoch():
-        epoch[0] += 1
-        model.fit(feeder.train(1, epoch[0], augment=augment), epochs=1, verbose=0)
-
-    def infer():
-        model.predict(feeder.evaluate("test"), verbose=0)
-
-    return train_epoch, infer
+    model = model_lib.build(cfg.arch, cfg.size, len(classes), settings["dense_units"], settings["dropout"],
+                            settings["l2"])
+    model.compile(optimizer=keras.optimizers.Adam(settings["phase2"]["lr"], beta_1=settings["beta_1"],
+                                                  beta_2=settings["beta_2"]),
+                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    augment = keras.Sequential(data.augmentation_layers(settings["augment"], seed=0))
+    (x, y), (vx, vy) = arrays["train"], arrays["valid"]
+    train = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=0)
+             .batch(cfg.batch, drop_remainder=True)
+             .map(lambda a, b: (augment(tf.cast(a, tf.float32), training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+             .prefetch(tf.data.AUTOTUNE))
+    valid = tf.data.Dataset.from_tensor_slices((vx, vy)).batch(cfg.batch).map(
+        lambda a, b: (tf.cast(a, tf.float32), b)).prefetch(tf.data.AUTOTUNE)
+    model.fit(train, epochs=1 + cfg.epochs, validation_data=valid, verbose=0,
+              callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs=None: on_epoch())])

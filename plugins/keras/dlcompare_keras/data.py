@@ -59,9 +59,12 @@ def epoch_seed(seed: int, phase_index: int, epoch: int) -> np.random.Generator:
 class Feeder:
     """Makes the datasets of one run: ``train(phase_index, epoch)``, ``evaluate(split)``."""
 
-    def __init__(self, arrays: dict, batch_size: int, seed: int, augment: dict | None):
+    def __init__(self, arrays: dict, batch_size: int, seed: int, augment: dict | None, workers: int = 0):
         self.tf = tf = env.import_tensorflow()
         self.batch_size, self.seed, self.augment = batch_size, seed, augment or {}
+        self.options = tf.data.Options()
+        if workers > 0:    # train.workers: the input pipeline's own threads (0: TensorFlow's shared pool)
+            self.options.threading.private_threadpool_size = workers
         with tf.device("/CPU:0"):
             self.images = {s: tf.constant(np.asarray(x)) for s, (x, _) in arrays.items()}
             self.labels = {s: tf.constant(np.asarray(y, dtype=np.int64)) for s, (_, y) in arrays.items()}
@@ -93,10 +96,23 @@ class Feeder:
         ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if layers:
             ds = ds.map(transform)   # sequential: the layers' seed states advance in batch order
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE).with_options(self.options)
 
     def evaluate(self, split: str):
-        """``split``'s images in manifest order, batched, not augmented."""
+        """``split``'s images in manifest order, batched, not augmented, every batch full: the
+        last one is padded with black images (drop their rows with :meth:`rows`), so ``predict``
+        sees one batch shape and traces once per compile instead of again for the short batch."""
         tf = self.tf
-        ds = tf.data.Dataset.from_tensor_slices(self.images[split]).batch(self.batch_size)
-        return ds.map(lambda x: tf.cast(x, tf.float32)).prefetch(tf.data.AUTOTUNE)
+        images = self.images[split]
+        pad = -len(images) % self.batch_size
+        if pad:
+            images = tf.concat([images, tf.zeros((pad, *images.shape[1:]), dtype=images.dtype)], axis=0)
+        ds = tf.data.Dataset.from_tensor_slices(images).batch(self.batch_size)
+        return ds.map(lambda x: tf.cast(x, tf.float32)).prefetch(tf.data.AUTOTUNE).with_options(self.options)
+
+    def rows(self, split: str) -> int:
+        return int(self.images[split].shape[0])
+
+    def predict(self, model, split: str):
+        """``model``'s probabilities for ``split`` in manifest order (the padding dropped)."""
+        return model.predict(self.evaluate(split), verbose=0)[: self.rows(split)]

@@ -109,13 +109,30 @@ def keras_version() -> str:
     return version("keras")
 
 
-def configure_tensorflow(device: str, threads: int, deterministic: bool, log=print) -> None:
-    """Threads, visible devices, GPU memory growth and op determinism for this process.
+def precision_policy(precision: str, device: str) -> str:
+    """The Keras dtype policy of train.precision: ``float32``, or for mixed ``mixed_bfloat16``
+    (CPUs, and GPUs of compute capability 8 or more) else ``mixed_float16`` (Keras then wraps the
+    optimizer in a LossScaleOptimizer at compile)."""
+    if precision != "mixed":
+        return "float32"
+    if device == "cpu":
+        return "mixed_bfloat16"
+    tf = import_tensorflow()
+    gpus = tf.config.get_visible_devices("GPU")
+    capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)) if gpus else (0, 0)
+    return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
+
+
+def configure_tensorflow(device: str, threads: int, deterministic: bool, log=print, autotune: bool = False) -> None:
+    """Threads, visible devices, GPU memory growth, op determinism and cuDNN autotuning
+    (``autotune``: train.autotune; TensorFlow reads TF_CUDNN_USE_AUTOTUNE when its first
+    convolution runs) for this process.
 
     ``device`` is the run's ``cpu`` or ``cuda:N``: on ``cpu`` the GPUs are hidden from TensorFlow,
     on ``cuda:N`` only GPU N stays visible and grows its memory on demand instead of taking all
     of it. Called again in the same process (tests), settings that TensorFlow has frozen are kept.
     """
+    os.environ["TF_CUDNN_USE_AUTOTUNE"] = "1" if autotune else "0"
     tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
     try:

@@ -82,7 +82,8 @@ def head(features, n_classes: int, dense_units: int, dropout: float, seed: int):
     x = layers.Activation("relu", name="head_relu")(x)
     x = layers.BatchNormalization(name="head_bn2")(x)
     x = layers.Dropout(dropout, seed=seed + 1, name="head_dropout2")(x)
-    return layers.Dense(n_classes, activation="softmax", name="head_dense2", **dense)(x)
+    # float32 probabilities under a mixed-precision policy too (rows must sum to 1 within 1e-3)
+    return layers.Dense(n_classes, activation="softmax", name="head_dense2", dtype="float32", **dense)(x)
 
 
 def build(arch: str, image_size: int, n_classes: int, dense_units: int = 512, dropout: float = 0.5,

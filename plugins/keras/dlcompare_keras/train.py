@@ -53,14 +53,20 @@ def train(run: Run) -> None:
     cfg = run.params
     keras = env.import_keras(cfg["backend"], run.device)
     if cfg["backend"] == "tensorflow":
-        env.configure_tensorflow(run.device, run.threads, deterministic=run.device == "cpu", log=run.log)
+        env.configure_tensorflow(run.device, run.threads, deterministic=run.device == "cpu", log=run.log,
+                                 autotune=getattr(run, "autotune", False))
     elif cfg["backend"] == "torch":
         import torch
 
         torch.set_num_threads(run.threads)
         if run.device == "cpu":
             torch.use_deterministic_algorithms(True)
-    _train(run, cfg, keras)
+    policy = env.precision_policy(getattr(run, "precision", "fp32"), run.device)
+    keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        _train(run, cfg, keras)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")   # tests share a process
 
 
 def build_model(run: Run, cfg: dict):
@@ -124,7 +130,7 @@ def _train(run: Run, cfg: dict, keras) -> None:
     if len(arrays["train"][1]) < run.batch_size:
         raise UserError(f"the train split has {len(arrays['train'][1])} images, fewer than "
                         f"train.batch_size={run.batch_size}: lower the batch size")
-    feeder = data.Feeder(arrays, run.batch_size, run.seed, cfg["augment"])
+    feeder = data.Feeder(arrays, run.batch_size, run.seed, cfg["augment"], getattr(run, "workers", 0))
     valid_y = arrays["valid"][1]
 
     def load(path):
@@ -163,7 +169,7 @@ def _train(run: Run, cfg: dict, keras) -> None:
                                 callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs=None: advance())])
                 seconds = time.perf_counter() - began
             train_loss = float(fit.history["loss"][-1])
-            valid_loss, valid_accuracy = loss_and_accuracy(model.predict(feeder.evaluate("valid"), verbose=0), valid_y)
+            valid_loss, valid_accuracy = loss_and_accuracy(feeder.predict(model, "valid"), valid_y)
             l2 = model_lib.l2_penalty(model, cfg["l2"])
             keras_rows.append({"phase": phase, "epoch": epoch, "keras_train_loss": train_loss,
                                "keras_valid_loss": valid_loss + l2["keras"], "l2_keras": l2["keras"],
@@ -174,8 +180,7 @@ def _train(run: Run, cfg: dict, keras) -> None:
                           save=lambda path, optimizer=optimizer: save_variables(path, model, optimizer, keras),
                           keep={"keras": keras_rows})
 
-    probs, inference_seconds = timed(lambda: {split: model.predict(feeder.evaluate(split), verbose=0)
-                                              for split in ("valid", "test")})
+    probs, inference_seconds = timed(lambda: {split: feeder.predict(model, split) for split in ("valid", "test")})
     ledger.finish(probs, inference_seconds, library_version=keras.__version__,
                   versions=versions(keras, cfg["backend"], run.device), param_count=model.count_params(),
                   peak_memory_mb=peak_memory_mb(cfg["backend"], run.device), extras={

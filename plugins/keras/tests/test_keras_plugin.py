@@ -310,7 +310,9 @@ def test_only_the_training_set_is_shuffled_and_augmented(arrays):
     feeder = data.Feeder(arrays, 8, seed=0, augment=DEFAULTS["augment"])
     assert feeder.steps_per_epoch == 2 and feeder.drop_last                 # 20 images: 2 full batches
     valid = np.concatenate(batches(feeder.evaluate("valid")))
-    assert valid.dtype == np.float32 and np.array_equal(valid, arrays["valid"][0].astype(np.float32))
+    assert [len(x) for x in batches(feeder.evaluate("valid"))] == [8]      # 7 images, padded to one full batch
+    assert valid.dtype == np.float32 and np.array_equal(valid[:7], arrays["valid"][0].astype(np.float32))
+    assert not valid[7:].any() and feeder.rows("valid") == 7
     epoch1 = batches(feeder.train(0, 1))
     assert [len(y) for _, y in epoch1] == [8, 8]
     plain = batches(feeder.train(0, 1, augment=False))
@@ -325,6 +327,46 @@ def test_only_the_training_set_is_shuffled_and_augmented(arrays):
     assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(epoch1, again))
     other = batches(feeder.train(0, 2, augment=False))
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(plain, other))
+
+
+def test_nothing_retraces_between_epochs_or_on_the_short_last_batch(arrays):
+    """Training batches all have one shape (the short last one is dropped) and evaluation batches
+    are padded to it, so each of Keras's step functions is traced once per compile."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy())
+    traces = {"train": 0, "predict": 0}
+
+    def counting(kind, step):
+        def traced(*args, **kwargs):       # Python runs only while TensorFlow traces the step
+            traces[kind] += 1
+            return step(*args, **kwargs)
+        return traced
+    model.train_step = counting("train", model.train_step)
+    model.predict_step = counting("predict", model.predict_step)
+    feeder = data.Feeder(arrays, 8, seed=0, augment=DEFAULTS["augment"])
+    seen = []
+    for epoch in (1, 2, 3):
+        model.fit(feeder.train(0, epoch), epochs=1, verbose=0)
+        assert feeder.predict(model, "valid").shape == (7, 3)
+        seen.append(dict(traces))
+    assert seen[0] == seen[1] == seen[2]           # traced in the first epoch (train: once more, for its
+    assert seen[0]["predict"] == 1                 # variables), never again: the short batch included
+    assert np.allclose(feeder.predict(model, "test"), model.predict(arrays["test"][0].astype("float32"), verbose=0),
+                       atol=1e-5)                                         # padding changes no row
+
+
+def test_mixed_precision_policy_per_device():
+    assert env.precision_policy("fp32", "cpu") == "float32"
+    assert env.precision_policy("mixed", "cpu") == "mixed_bfloat16"
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = model_lib.build("resnet18", 32, 3, 8, 0.5, 0.01)
+        out = model.predict(np.zeros((2, 32, 32, 3), dtype="float32"), verbose=0)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1, atol=1e-5)   # float32 probabilities
 
 
 def test_checkpoint_variables_round_trip(tmp_path):

@@ -1,8 +1,9 @@
 """The two-phase training loop (phase1: head + body BatchNorm, phase2: everything), written out.
 
 The bookkeeping (checkpoints, resume, history, throughput, run.json) is dlcompare's Ledger; this
-module holds only the torch part. On CUDA: autocast (bf16 where supported, else fp16 with a grad scaler), channels_last, pinned
-memory, non-blocking copies, loader workers, cuDNN autotuning. On CPU: ``run.threads`` threads and
+module holds only the torch part. ``train.precision: mixed``: autocast (bf16 where the device has
+it, else fp16 with a grad scaler); ``train.autotune``: cuDNN autotuning; ``train.workers``: loader
+workers. On CUDA: channels_last, the split and its augmentation on the device (data.py). On CPU: ``run.threads`` threads and
 ``torch.use_deterministic_algorithms``, so a fixed seed gives identical results. Input pixels are
 normalised with the ImageNet statistics whether or not the weights are pretrained (one pipeline
 for both; for random init the first BatchNorm absorbs the scale anyway).
@@ -25,12 +26,10 @@ from . import data, model as model_lib, recipe
 class Engine:
     """Model, device and precision settings for one run; train/evaluate/predict one pass."""
 
-    def __init__(self, net: torch.nn.Module, device: torch.device):
+    def __init__(self, net: torch.nn.Module, device: torch.device, precision: str = "fp32"):
         self.device = device
         self.cuda = device.type == "cuda"
-        self.amp_dtype = None
-        if self.cuda:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.amp_dtype = torch_runtime.amp_dtype(device, precision)
         self.net = net.to(device, memory_format=torch.channels_last) if self.cuda else net.to(device)
         self.inputs = data.Inputs(device, channels_last=self.cuda)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -80,9 +79,9 @@ def train(run: Run, device: torch.device) -> None:
     cfg, cuda = run.params, device.type == "cuda"
     torch.manual_seed(run.seed)
     net = model_lib.build(run.arch, run.n_classes, run.pretrained, log=run.log)
-    engine = Engine(net, device)
+    engine = Engine(net, device, run.precision)
     groups = model_lib.layer_groups(run.arch, engine.net)
-    train_loader, eval_loaders = data.run_loaders(run, cfg["augment"], cuda)
+    train_loader, eval_loaders = data.run_loaders(run, cfg["augment"], device)
     valid_y = eval_loaders["valid"].dataset.labels
 
     def load(path):

@@ -235,6 +235,103 @@ def test_augmentation_only_on_the_training_set():
     assert not torch.equal(y, torch.from_numpy(labels))   # shuffled
 
 
+# --- the device path (CUDA), checked on the CPU: same distribution, whole batches ---------
+
+def test_batched_dihedral_is_the_same_distribution_as_the_per_image_one():
+    """BatchAugment's dihedral: exact symmetries (no resampling blur), identity 9/16, others 1/16."""
+    torch.manual_seed(0)
+    image = torch.arange(16, dtype=torch.uint8).view(1, 4, 4).expand(3, 4, 4).clone()
+    symmetries = [torch.rot90(img, k, (1, 2)).numpy().tobytes() for img in (image, image.flip(2)) for k in range(4)]
+    draws = 4000
+    out = data.BatchAugment({"dihedral": True})(image.expand(draws, 3, 4, 4))
+    assert out.dtype == torch.float32 and out.shape == (draws, 3, 4, 4)
+    counts = {s: 0 for s in symmetries}
+    for x in out.round().to(torch.uint8):
+        counts[x.numpy().tobytes()] += 1        # a KeyError would be a non-symmetry
+    shares = [counts[s] / draws for s in symmetries]
+    assert shares[0] == pytest.approx(9 / 16, abs=0.03)
+    assert all(share == pytest.approx(1 / 16, abs=0.015) for share in shares[1:])
+
+
+def test_batched_perspective_moves_the_corners_as_torchvision_draws_them():
+    torch.manual_seed(0)
+    lookup = data.perspective_lookup(500, 32, 32, 0.2, torch.device("cpu"))
+    corners = torch.tensor([[0.0, 0, 1], [31, 0, 1], [31, 31, 1], [0, 31, 1]])
+    # the corners of the input land where the output shows them: at most int(0.2 * 16) = 3 px inwards
+    moved = torch.linalg.solve(lookup, corners.T.expand(500, 3, 4)).transpose(1, 2)
+    moved = moved[..., :2] / moved[..., 2:]
+    inward = (moved - corners[:, :2]).abs()
+    assert inward.max() <= 3 + 1e-3 and inward.min() >= -1e-3
+    assert set(inward.round().unique().tolist()) == {0.0, 1.0, 2.0, 3.0}   # every integer shift occurs
+
+
+def test_batched_augmentation_matches_the_per_image_statistics():
+    """Defaults (fastai's aug_transforms(flip_vert=True)): the share of images changed, and the
+    brightness spread, agree with the per-image torchvision pipeline within sampling error."""
+    images, _ = testing.synthetic_images(300, 3, 48, seed=0)
+    raw = torch.from_numpy(images).permute(0, 3, 1, 2)
+    cfg = defaults()["augment"]
+    torch.manual_seed(0)
+    per_image = torch.stack([data.augmentation(cfg)(x) for x in raw]).float()
+    batched = data.BatchAugment(cfg)(raw)
+    assert batched.shape == raw.shape and 0 <= batched.min() and batched.max() <= 255
+    stats = []
+    for out in (per_image, batched):
+        ratio = out.mean(dim=(1, 2, 3)) / raw.float().mean(dim=(1, 2, 3))
+        stats.append({"changed": float((out - raw.float()).abs().amax(dim=(1, 2, 3)).gt(1).float().mean()),
+                      "black": float((out.amax(1) == 0).float().mean()),          # uncovered corners
+                      "mean": float(ratio.mean()), "spread": float(ratio.std())})
+    assert stats[0]["changed"] > 0.95 and stats[1]["changed"] > 0.95
+    assert stats[1]["black"] == pytest.approx(stats[0]["black"], abs=0.03)
+    assert stats[1]["mean"] == pytest.approx(stats[0]["mean"], abs=0.03)
+    assert stats[1]["spread"] == pytest.approx(stats[0]["spread"], rel=0.2)
+    assert torch.equal(data.BatchAugment({})(raw), raw.float())          # nothing asked: nothing changed
+
+
+def test_device_batches_shuffle_with_the_loader_generator_and_keep_eval_order():
+    images, labels = testing.synthetic_images(20, 3, 8, seed=0)
+    cpu = torch.device("cpu")
+    train = data.DeviceBatches(images, labels, 8, True, 0, None, cpu)
+    assert len(train) == 2 and len(train.dataset) == 20
+    first = torch.cat([y for _, y in train])
+    assert len(first) == 16 and not torch.equal(first, torch.from_numpy(labels[:16]))
+    again = data.DeviceBatches(images, labels, 8, True, 0, None, cpu)
+    assert torch.equal(torch.cat([y for _, y in again]), first)         # seeded by the run's seed
+    valid = data.DeviceBatches(images, labels, 8, False, 0, defaults()["augment"], cpu)
+    x = torch.cat([x for x, _ in valid])
+    assert len(valid) == 3 and torch.equal(x, torch.from_numpy(images).permute(0, 3, 1, 2))
+
+
+def test_a_run_trains_on_device_batches(tmp_path, monkeypatch):
+    """The CUDA data path end to end, on the CPU: the run trains, checkpoints and predicts in row
+    order from DeviceBatches (the artifacts pass the contract)."""
+    from dlcompare_torch import train as train_lib
+
+    def device_loaders(run, augment, device):
+        train = data.DeviceBatches(*run.load("train"), run.batch_size, True, run.seed, augment, device)
+        evals = {s: data.DeviceBatches(*run.load(s), run.batch_size, False, run.seed, None, device)
+                 for s in ("valid", "test")}
+        return train, evals
+    monkeypatch.setattr(train_lib.data, "run_loaders", device_loaders)
+    run = make_run(tmp_path, params={"phase1": {"epochs": 1}, "phase2": {"epochs": 1}})
+    TorchTrainer().train(run)
+    contract.check_artifacts(run.out_dir, run.split_dir, run.n_classes)
+
+
+def test_precision_setting_picks_the_autocast_dtype():
+    from dlcompare.kit import torch_runtime
+    from dlcompare_torch.train import Engine
+
+    cpu = torch.device("cpu")
+    assert torch_runtime.amp_dtype(cpu, "fp32") is None
+    assert torch_runtime.amp_dtype(cpu, "mixed") == torch.bfloat16
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten())
+    with Engine(net, cpu, "mixed").autocast():
+        assert net(torch.zeros(1, 3, 5, 5)).dtype == torch.bfloat16
+    with Engine(net, cpu).autocast():
+        assert net(torch.zeros(1, 3, 5, 5)).dtype == torch.float32
+
+
 def test_inputs_are_normalised_with_imagenet_stats():
     inputs = data.Inputs(torch.device("cpu"))
     x = inputs(torch.full((1, 3, 2, 2), 255, dtype=torch.uint8))

@@ -78,6 +78,10 @@ class Run:
     params: dict                # the library's own params section, defaults filled in
     all_params: dict = dataclasses.field(repr=False, default_factory=dict)
     log: Callable[[str], None] = print
+    # Like-for-like settings shared by every library (train.precision, workers, autotune).
+    precision: str = "fp32"     # "fp32" or "mixed" (the library's automatic mixed precision)
+    workers: int = 0            # data-loader worker processes (0: load in the training process)
+    autotune: bool = False      # let the library time kernels and keep the fastest (cuDNN benchmark)
     variant: str | None = None  # the variant this run trains (params ``variants:``); None: base recipe
 
     @property

@@ -35,7 +35,8 @@ def core_fields(run: contract.Run, registry: Registry) -> dict:
     """What the core adds to every run.json (the one place for run.json keys the core owns)."""
     return {"entry": run.entry, "variant": run.variant, "params": run.params,
             "plugin_version": plugin_version(registry, run.library),
-            "host": machine.describe(run.device, run.threads)}
+            "host": machine.describe(run.device, run.threads),
+            "precision": run.precision, "workers": run.workers, "autotune": run.autotune}
 
 
 def add_core_fields(out_dir: Path, fields: dict) -> None:
@@ -141,7 +142,9 @@ def _train(params: dict, trainer: contract.Trainer, registry: Registry, variant:
         pretrained=tp.get("pretrained", "none"), image_size=params["data"]["image_size"],
         batch_size=tp.get("batch_size", 32), threads=tp.get("threads", 2), classes=classes,
         split_dir=split_dir, out_dir=staging, checkpoint_dir=checkpoint_dir,
-        params=section, all_params=params, log=log, variant=variant)
+        params=section, all_params=params, log=log, variant=variant,
+        precision=tp.get("precision", "fp32"), workers=tp.get("workers", 0),
+        autotune=tp.get("autotune", False))
     seed_everything(int(seed))
     log(f"{run.prefix}: training on {devices.describe(device)} ({len(classes)} classes)"
         f"{devices.scheduler_note()}")

@@ -39,9 +39,9 @@ def versions(device, *distributions: str) -> dict:
 
 
 @contextlib.contextmanager
-def settings(device, threads: int):
-    """``threads`` CPU threads, deterministic kernels on CPU, cuDNN autotuning on CUDA; for this
-    run only (restored afterwards: tests share a process)."""
+def settings(device, threads: int, autotune: bool = False):
+    """``threads`` CPU threads, deterministic kernels on CPU, cuDNN autotuning on CUDA when
+    ``autotune`` (train.autotune); for this run only (restored afterwards: tests share a process)."""
     import torch
 
     saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
@@ -50,13 +50,25 @@ def settings(device, threads: int):
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
     else:
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = bool(autotune)
     try:
         yield
     finally:
         torch.set_num_threads(saved[0])
         torch.use_deterministic_algorithms(saved[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2:]
+
+
+def amp_dtype(device, precision: str):
+    """The autocast dtype of train.precision on ``device``: None for fp32; for mixed, bfloat16
+    (CPUs, and GPUs that have it: no loss scaling needed), else float16 (with a grad scaler)."""
+    import torch
+
+    if precision != "mixed":
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
 
 
 def rng_state(generator=None) -> dict:
@@ -89,7 +101,7 @@ def in_session(train):
         import torch
 
         device = torch.device(run.device)
-        with settings(device, run.threads):
+        with settings(device, run.threads, getattr(run, "autotune", False)):
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             return train(run, device)
