@@ -127,7 +127,8 @@ def fake_run(split_dir: Path, results: Path, library: str, arch: str, seed: int,
                    "versions": {"python": "3.11.2", "device_name": "x86_64", "numpy": "2.4.6"},
                    "param_count": 11_000_000 + len(arch), "phase_seconds": phase_seconds,
                    "images_per_second": {"train": 500 / SPEED.get(library, 1), "inference": 2000.0},
-                   "peak_memory_mb": 900.0 + 10 * seed, "extras": extras})
+                   "peak_memory_mb": 900.0 + 10 * seed, "extras": extras,
+                   "warmup_seconds": 10.0 + seed})
     contract.check_artifacts(out, split_dir, len(classes))
     add_core_fields(out, {"entry": run.entry, "variant": variant})
     evaluate.write_metrics(out, split_dir)
@@ -382,6 +383,16 @@ def test_one_library_only_and_third_party_library(tmp_path, monkeypatch):
     assert "Only mylib has finished runs, so there is no comparison between libraries" in html
     assert "custom_option" in html            # its own params section in the configuration table
     assert "seed-to-seed spread" not in html
+
+
+def test_the_cost_table_shows_the_warm_up_apart(full):
+    """Warm-up (first epoch of each phase: tracing, autotuning) is its own column, from run.json."""
+    _, out, _, _ = full
+    rows = html_table(out, "tab-results-cost")
+    header = [c[0] for c in rows[0]]
+    assert header[5:8] == ["s/epoch", "Warm-up", "Train img/s"]
+    torch = next(r for r in rows[1:] if r[1][0] == "torch")
+    assert torch[6][0] == "10.5 s ± 0.7 s"         # seeds 0 and 1: 10 s and 11 s
 
 
 def test_a_variant_is_a_column_of_its_own_beside_its_library(tmp_path, monkeypatch):

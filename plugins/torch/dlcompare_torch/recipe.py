@@ -60,13 +60,16 @@ def make_scheduler(cfg: dict, optimizer, total_steps: int):
     """OneCycleLR stepped once per batch (None when one_cycle is off: constant rates).
 
     Each group's peak is its own lr (discriminative rates stay discriminative along the cycle);
-    momentum (beta1 for Adam) cycles between ``moms``.
+    momentum (beta1 for Adam) cycles between ``moms``. OneCycleLR divides by the steps of each half,
+    so a tiny run (a handful of batches) gets at least one step up and one down; under three steps
+    there is no cycle to run and the rates stay constant.
     """
-    if not cfg["one_cycle"] or total_steps < 1:
+    if not cfg["one_cycle"] or total_steps < 3:
         return None
     high, low = cfg["moms"]
+    pct_start = min(max(cfg["pct_start"], 2 / total_steps), (total_steps - 1) / total_steps)
     return torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
-        pct_start=cfg["pct_start"], anneal_strategy="cos", cycle_momentum=True,
+        pct_start=pct_start, anneal_strategy="cos", cycle_momentum=True,
         base_momentum=low, max_momentum=high, div_factor=cfg["div"], final_div_factor=cfg["div_final"] / cfg["div"],
         three_phase=False)

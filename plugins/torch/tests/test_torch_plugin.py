@@ -200,6 +200,16 @@ def test_one_cycle_lr_and_momentum_schedule():
     assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
 
     assert recipe.make_scheduler({**cfg, "one_cycle": False}, opt, 100) is None
+    for steps in (3, 4, 5):          # a tiny run: OneCycleLR divided by zero with under 1/pct_start steps
+        tiny = recipe.make_optimizer(cfg, [{"params": [params[0]], "lr": 1e-3}])
+        short = recipe.make_scheduler(cfg, tiny, total_steps=steps)
+        seen = []
+        for _ in range(steps):
+            seen.append(tiny.param_groups[0]["lr"])
+            tiny.step()
+            short.step()
+        assert max(seen) == pytest.approx(1e-3) and seen[0] < 1e-3
+    assert recipe.make_scheduler(cfg, opt, 2) is None                # no room for a cycle: constant
     sgd = recipe.make_optimizer({**cfg, "optimizer": "sgd"}, [{"params": params, "lr": 0.1}])
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
     assert isinstance(recipe.make_optimizer({**cfg, "optimizer": "adam"}, [{"params": params, "lr": 0.1}]),

@@ -109,6 +109,7 @@ def run_row(run: RunResult, target: float) -> dict:
     row["train_seconds"] = float(sum(seconds.values())) if seconds else None   # run.json: timings stay out of metrics.json
     row["epochs"] = m.get("epochs")
     row["seconds_per_epoch"] = (row["train_seconds"] / m["epochs"]) if m.get("epochs") and seconds else None
+    row["warmup_seconds"] = info.get("warmup_seconds")   # first epoch of each phase: tracing, autotuning
     ips = info.get("images_per_second") or {}
     row["train_images_per_second"] = ips.get("train")
     row["inference_images_per_second"] = ips.get("inference")
@@ -174,7 +175,7 @@ def cost_table(inputs: Inputs, runs: pd.DataFrame) -> Table:
     for arch, library, ok, seeds in model_groups(inputs, runs):
         if ok.empty:
             rows.append([Cell(arch, arch), Cell(library, library)]
-                        + [Cell(_("missing"), None, True) for _k in range(8)])
+                        + [Cell(_("missing"), None, True) for _k in range(9)])
             continue
         reached = ok["epochs_to_target"].dropna()
         if reached.empty:
@@ -189,16 +190,21 @@ def cost_table(inputs: Inputs, runs: pd.DataFrame) -> Table:
             mean_std(ok["phase1_seconds"], fmt_seconds), mean_std(ok["phase2_seconds"], fmt_seconds),
             Cell(" + ".join(fmt_num(v, 0) if math.isfinite(v) else "–" for v in epochs), float(epochs.sum())),
             mean_std(ok["seconds_per_epoch"], lambda v: f"{v:.2f}"),
+            mean_std(ok["warmup_seconds"], fmt_seconds) if ok["warmup_seconds"].notna().any()
+            else Cell("–", None, True),
             mean_std(ok["train_images_per_second"], lambda v: f"{v:,.0f}"),
             mean_std(ok["inference_images_per_second"], lambda v: f"{v:,.0f}"),
             mean_std(ok["peak_memory_mb"], lambda v: f"{v:,.0f}"),
             target_cell])
     return Table("results-cost", _("Training cost per model: time per phase, epochs (phase 1 + phase 2), "
-                                   "seconds per epoch, throughput, peak memory, and the first epoch whose "
-                                   "validation accuracy reached {target} (report.target_accuracy).")
+                                   "seconds per epoch (all epochs), the warm-up (the first epoch of each "
+                                   "phase: model build, tracing, autotuning), steady-state training "
+                                   "throughput (warm-up left out), inference throughput, peak memory, and "
+                                   "the first epoch whose validation accuracy reached {target} "
+                                   "(report.target_accuracy).")
                  .format(target=f"{target:g}"),
                  [_("Model"), _("Entry"), _("Phase 1"), _("Phase 2"), _("Epochs"), _("s/epoch"),
-                  _("Train img/s"), _("Infer. img/s"), _("Memory (MB)"),
+                  _("Warm-up"), _("Train img/s"), _("Infer. img/s"), _("Memory (MB)"),
                   _("Epochs to {target}").format(target=f"{target:g}")], rows)
 
 
