@@ -28,7 +28,7 @@ def nhwc(images) -> np.ndarray:
 
 def torch_feed(run: Run) -> dict:
     data = pytest.importorskip("dlcompare_torch.data")
-    train, evals = data.run_loaders(run, augment={}, cuda=False)   # what loop.train builds
+    train, evals = data.run_loaders(run, augment={}, device=torch.device("cpu"))   # what train.train builds
     out = {split: tuple(np.concatenate(part) for part in zip(*[(nhwc(x), y.numpy()) for x, y in dl]))
            for split, dl in evals.items()}
     out["train"] = np.concatenate([nhwc(x) for x, _ in train])
@@ -61,8 +61,8 @@ def keras_feed(run: Run) -> dict:
     def pixels(x):   # float32 0..255
         return np.rint(np.asarray(x)).astype(np.uint8)
 
-    out = {split: (np.concatenate([pixels(x) for x in feeder.evaluate(split)]),
-                   np.asarray(feeder.labels[split])) for split in ("valid", "test")}
+    out = {split: (np.concatenate([pixels(x) for x in feeder.evaluate(split)])[: feeder.rows(split)],
+                   np.asarray(feeder.labels[split])) for split in ("valid", "test")}   # padding dropped
     out["train"] = np.concatenate([pixels(x) for x, _ in feeder.train(0, 1, augment=False)])
     return out
 
