@@ -25,6 +25,7 @@ from dlcompare.host.contract import Run, check_artifacts  # noqa: E402
 from dlcompare.errors import UserError  # noqa: E402
 from dlcompare.glossary import ARCHS, HISTORY, PROBS, RUN_INFO  # noqa: E402
 from dlcompare.data.splitcache import load_classes  # noqa: E402
+from dlcompare import testing  # noqa: E402
 from dlcompare.testing import make_split  # noqa: E402
 
 SIZES = (32, 12, 9)
@@ -206,16 +207,11 @@ def test_batch_larger_than_train_split_is_a_user_error(tmp_path, split_dir):
 def test_imagenet_weights_come_from_the_shared_hub_cache(tmp_path, split_dir, monkeypatch):
     """pretrained: imagenet loads IMAGENET1K_V1 through the torch hub cache (here pre-seeded,
     no network) into the body, adds ImageNet Normalize, and freezes the body."""
-    import torchvision
     from fastai.data.transforms import Normalize
     from dlcompare_fastai import data, model
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    torch.manual_seed(123)
-    reference = torchvision.models.resnet18()
-    cached = weights.cached_weights_path("resnet18")
-    cached.parent.mkdir(parents=True)
-    torch.save(reference.state_dict(), cached)
+    reference = testing.seed_hub_weights("resnet18", 123)
 
     run = make_run(tmp_path, split_dir, pretrained="imagenet")
     dls, _, _ = data.dataloaders(run)

@@ -27,10 +27,9 @@ from dlcompare_keras import env  # noqa: E402
 keras = env.import_keras("tensorflow")
 
 from dlcompare.host import contract  # noqa: E402
-from dlcompare.data import splitcache
 from dlcompare import testing
 from dlcompare.errors import UserError  # noqa: E402
-from dlcompare.glossary import ARCHS, HISTORY, PROBS, RUN_INFO  # noqa: E402
+from dlcompare.glossary import ARCHS, HISTORY, PROBS  # noqa: E402
 from dlcompare.host.plugins import load_registry  # noqa: E402
 from dlcompare.kit import ledger  # noqa: E402
 from dlcompare_keras import data, model as model_lib, recipe, weights  # noqa: E402
@@ -464,14 +463,7 @@ def test_another_backend_after_tensorflow_is_a_user_error():
 # --- real runs (slow) ---------------------------------------------------------------------
 
 def make_run(root, out="out", seed=0, params=TINY, log=lambda _: None) -> contract.Run:
-    split_dir = root / "data" / "split"
-    if not split_dir.exists():
-        testing.make_split(root, n_classes=3, sizes=(24, 9, 6), image_size=16)
-    (root / out).mkdir(parents=True, exist_ok=True)
-    return contract.Run(library="keras", arch="resnet18", seed=seed, device="cpu", pretrained="none",
-                        image_size=16, batch_size=8, threads=1, classes=splitcache.load_classes(split_dir),
-                        split_dir=split_dir, out_dir=root / out, checkpoint_dir=root / "ckpt" / out,
-                        params=settings(copy.deepcopy(params)), log=log)
+    return testing.tiny_run(root, "keras", settings(copy.deepcopy(params)), out, seed, log)
 
 
 def read_history(run) -> list[dict]:

@@ -18,9 +18,7 @@ import torch.nn as nn
 
 from dlcompare import phase_lrs
 from dlcompare.host import contract
-from dlcompare.data import splitcache
 from dlcompare import testing
-from dlcompare.kit import weights
 from dlcompare.glossary import ARCHS, HISTORY, PROBS, RUN_INFO
 from dlcompare.host.plugins import load_registry
 from dlcompare.kit import ledger
@@ -37,14 +35,7 @@ def meta_model(arch: str, n_classes: int = 3):
 
 
 def make_run(root, out="out", seed=0, params=TINY, log=lambda _: None) -> contract.Run:
-    split_dir = root / "data" / "split"
-    if not split_dir.exists():
-        testing.make_split(root, n_classes=3, sizes=(24, 9, 6), image_size=16)
-    (root / out).mkdir(parents=True, exist_ok=True)
-    return contract.Run(library="torch", arch="resnet18", seed=seed, device="cpu", pretrained="none",
-                        image_size=16, batch_size=8, threads=1, classes=splitcache.load_classes(split_dir),
-                        split_dir=split_dir, out_dir=root / out, checkpoint_dir=root / "ckpt" / out,
-                        params=TorchTrainer().resolve_params(params), log=log)
+    return testing.tiny_run(root, "torch", TorchTrainer().resolve_params(params), out, seed, log)
 
 
 def read_history(run) -> list[dict]:
@@ -424,14 +415,8 @@ def test_progress_one_line_per_epoch_in_logs_a_bar_on_a_terminal(tmp_path, monke
 def test_pretrained_body_comes_from_the_seeded_hub_cache(tmp_path, monkeypatch):
     """pretrained: imagenet builds the body from the torch hub cache (IMAGENET1K_V1 file name,
     here seeded with known tensors; no network), the head stays freshly initialised."""
-    import torchvision
-
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
-    torch.manual_seed(7)
-    seeded = torchvision.models.resnet18()
-    path = weights.cached_weights_path("resnet18")
-    path.parent.mkdir(parents=True)
-    torch.save(seeded.state_dict(), path)
+    seeded = testing.seed_hub_weights("resnet18", 7)
     net = model_lib.build("resnet18", 3, "imagenet", log=lambda _: None)
     assert torch.equal(net[0][0].weight, seeded.conv1.weight)
     assert torch.equal(net[0][7][1].bn2.running_var, seeded.layer4[1].bn2.running_var)

@@ -44,3 +44,37 @@ def make_split(root: str | Path, n_classes: int = 3, sizes=(48, 18, 12), image_s
             writer.writeheader()
             writer.writerows(rows)
     return split_dir
+
+
+def tiny_run(root: str | Path, library: str, params: dict, out: str = "out", seed: int = 0,
+             log=lambda _: None):
+    """A :class:`~dlcompare.host.contract.Run` of ``library`` on a 3-class 16 px split under
+    ``root`` (made once), writing into ``root/out``: what a plugin's tests train on.
+    ``params``: the library's section, already resolved."""
+    from dlcompare.host.contract import Run
+
+    split_dir = Path(root) / SPLIT_DIR
+    if not split_dir.exists():
+        make_split(root, n_classes=3, sizes=(24, 9, 6), image_size=16)
+    (Path(root) / out).mkdir(parents=True, exist_ok=True)
+    return Run(library=library, arch="resnet18", seed=seed, device="cpu", pretrained="none",
+               image_size=16, batch_size=8, threads=1, classes=splitcache.load_classes(split_dir),
+               split_dir=split_dir, out_dir=Path(root) / out, checkpoint_dir=Path(root) / "ckpt" / out,
+               params=params, log=log)
+
+
+def seed_hub_weights(arch: str, seed: int):
+    """Put a torchvision ``arch`` with weights drawn from ``seed`` where the torch hub cache keeps
+    its ImageNet file (under $TORCH_HOME: set it to a temporary folder first), and return that
+    model: "pretrained" without a download, with known tensors to compare against."""
+    import torch
+    import torchvision
+
+    from dlcompare.kit import weights
+
+    torch.manual_seed(seed)
+    reference = getattr(torchvision.models, weights.torchvision_name(arch))()
+    path = weights.cached_weights_path(arch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(reference.state_dict(), path)
+    return reference
