@@ -195,7 +195,8 @@ def target_sentence(arch: str, ok: pd.DataFrame, target: float) -> str:
         return ""
     if not parts:
         return _("No library reached validation accuracy {target} on {arch}.").format(target=f"{target:g}", arch=arch)
-    text = _("Validation accuracy {target} was reached on {arch} by {entries}").format(
+    text = ngettext("Validation accuracy {target} was reached on {arch} by {entries}",
+                    "Validation accuracy {target} was reached on {arch} by {entries}", len(parts)).format(
         target=f"{target:g}", arch=arch, entries=", ".join(p for _n, p in sorted(parts)))
     return text + (_("; never by {entries}.").format(entries=_(" or ").join(never)) if never else ".")
 
@@ -230,10 +231,14 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
     if close:
         who = ", ".join(close[:-1]) + _(" and ") + close[-1] if len(close) > 1 else close[0]
         largest = max(abs(diff[c]) for c in close)
-        out.append((_("The last-epoch validation loss reported by {entries} is within {largest} of the core's "
-                      "cross-entropy") if round(largest, 3) > 0 else
-                    _("The last-epoch validation loss reported by {entries} equals the core's cross-entropy to "
-                      "three decimals")).format(entries=who, largest=f"{largest:.3f}")
+        out.append((ngettext("The last-epoch validation loss reported by {entries} is within {largest} of the "
+                             "core's cross-entropy",
+                             "The last-epoch validation loss reported by {entries} is within {largest} of the "
+                             "core's cross-entropy", len(close)) if round(largest, 3) > 0 else
+                    ngettext("The last-epoch validation loss reported by {entries} equals the core's "
+                             "cross-entropy to three decimals",
+                             "The last-epoch validation loss reported by {entries} equals the core's "
+                             "cross-entropy to three decimals", len(close))).format(entries=who, largest=f"{largest:.3f}")
                    + ("." if not apart else ","))
     for lib in apart:
         library = lookup(params, lib).library
