@@ -238,7 +238,8 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
                     ngettext("The last-epoch validation loss reported by {entries} equals the core's "
                              "cross-entropy to three decimals",
                              "The last-epoch validation loss reported by {entries} equals the core's "
-                             "cross-entropy to three decimals", len(close))).format(entries=who, largest=f"{largest:.3f}")
+                             "cross-entropy to three decimals", len(close))).format(
+                       entries=who, largest=f"{largest:.3f}")
                    + ("." if not apart else ","))
     for lib in apart:
         library = lookup(params, lib).library
@@ -326,7 +327,8 @@ def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None, n_class
     what = n_libraries(len(train["libraries"])) + (
         _(" and {variants}").format(variants=n_variants(extra)) if extra else "")
     paragraphs = [_("{done} of the {expected} expected runs finished ({what} × {models} × {seeds}).").format(
-        done=done, expected=expected, what=what, models=n_models(len(train["archs"])), seeds=n_seeds(len(train["seeds"])))
+        done=done, expected=expected, what=what, models=n_models(len(train["archs"])),
+        seeds=n_seeds(len(train["seeds"])))
         + ("" if done == expected else " " + _("Missing runs are left out of every comparison below."))]
     if ok.empty:
         return paragraphs + [_("No run finished, so there are no results to discuss yet.")]

@@ -155,7 +155,8 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
         rerun = Cell(f"{reached(A)}, {reached(B)}")
     else:
         reading, verdict, rerun = "not run here", _("not run here"), Cell(_("not run"), missing=True)
-    rows.append([Cell(_("{a} converges sooner (epochs to validation accuracy {target})").format(a=A, target=f"{target:g}")),
+    rows.append([Cell(_("{a} converges sooner (epochs to validation accuracy {target})").format(
+                     a=A, target=f"{target:g}")),
                  Cell(_("{a} stabilises sooner (one-cycle); text, no number").format(a=A)), rerun,
                  Cell(comparable), Cell(verdict + ("" if blocked or reading.startswith(("not", "undecided")) else
                                                    " " + _("(descriptive, no interval)")))])
