@@ -79,6 +79,35 @@ def test_builders_speak_the_current_language():
     assert numbering.numbers({}, ["config"])["table:config"]["label"] == "Table 2.1"
 
 
+def test_statistics_speak_the_current_language():
+    """Verdicts stay codes (compared as they are) and are translated where shown, with the metric
+    labels and the reasons a pair gets no verdict."""
+    import numpy as np
+    from dlcompare.report import comparisons as C, discussion
+    rng = np.random.default_rng(0)
+
+    def sample(entry, accuracy, seeds):
+        return C.Sample(entry, entry, "resnet18", list(range(seeds)),
+                        correct=(rng.random((seeds, 40)) < accuracy).astype(float), nll=rng.random((seeds, 40)),
+                        seconds=1 + rng.random(seeds) / 100)
+
+    found = [sample("fastai", 0.9, 3), sample("keras", 0.1, 3), sample("torch", 0.8, 1)]
+    with i18n.activate("es", ROOT / i18n.CATALOGS):
+        study = C.compare(found, 40, 10, draws=200)
+        sentences = discussion.comparison_sentences("resnet18", study)
+        verdicts = [row[-1].text for row in C.pairwise_table(study).rows]
+        assert discussion.n_seeds(1) == "1 semilla" and discussion.n_runs(2) == "2 entrenamientos"
+    assert {c.verdict for c in study.comparisons} <= {C.AT_CHANCE, C.UNKNOWN, C.TIED, C.AHEAD, C.BEHIND}
+    assert C.AT_CHANCE == "at chance" and study.pair("fastai", "keras", "resnet18", C.ACCURACY).verdict == C.AT_CHANCE
+    assert ("La exactitud de validación de fastai y keras no se compara: keras al nivel del azar, así que la "
+            "diferencia no es evidencia.") in sentences
+    assert ("fastai y torch quedan sin veredicto en exactitud de validación (una semilla: la varianza entre "
+            "semillas es desconocida).") in sentences
+    assert "no es evidencia (keras al nivel del azar)" in verdicts and not any("chance" in v for v in verdicts)
+    english = discussion.comparison_sentences("resnet18", C.compare(found, 40, 10, draws=200))
+    assert any(s.startswith("The validation accuracy of fastai and keras is not compared") for s in english)
+
+
 def test_a_language_without_catalog_is_one_clear_error(tmp_path):
     with pytest.raises(UserError, match="no catalog for 'es'"):
         i18n.translations("es", tmp_path)

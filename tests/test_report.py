@@ -785,6 +785,33 @@ def test_spanish_edition_beside_the_english(full):
     assert r"\usepackage[spanish,es-tabla" in tex and r"\chapter{Resultados}" in tex
 
 
+def test_spanish_discussion_and_statistics(full):
+    """The discussion chapter, the setup paragraphs and the statistics tables of memoir.es.html are
+    Spanish: the same sentences, built from the catalog, with the thesis's terms."""
+    _, out, _, _ = full
+    es = (out / "memoir.es.html").read_text(encoding="utf-8")
+    discussion = es[es.index('id="discussion"'):es.index("</section>", es.index('id="discussion"'))]
+    assert "Terminaron 6 de los 6 entrenamientos esperados (3 librerías × 1 modelo × 2 semillas)." in discussion
+    assert "El nivel del azar es 0.333 (1/3 clases)." in discussion
+    assert "obtiene la mayor exactitud media de validación" in discussion and "Sin separar en" in discussion
+    assert "de la varianza bootstrap de las diferencias de exactitud procede de la variación entre semillas" \
+        in discussion
+    assert "coincide con la entropía cruzada del núcleo hasta la tercera cifra decimal" in discussion
+    for english in ("expected runs finished", "Chance level is", "validation accuracy", "Holm-corrected",
+                    "seeds", "cross-entropy", "the thesis"):
+        assert english not in discussion, english
+    assert "La limpieza encontró" in es and "La validación toma al azar" in es
+    pairwise = [r[7][0] for r in html_table_of(es, "tab-pairwise")[1:]]
+    assert pairwise and set(pairwise) <= {"por delante", "por detrás", "sin separar"}, pairwise
+    assert ">Veredicto<" in es and ">Afirmación (tesis, capítulo 4)<" in es and "P(A mejor)" in es
+
+
+def html_table_of(text: str, table_id: str) -> list[list[tuple[str, dict]]]:
+    parser = _Cells(table_id)
+    parser.feed(text)
+    return parser.rows
+
+
 def test_discussion_grammar(full):
 
     _, out, _, _ = full

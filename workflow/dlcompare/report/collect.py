@@ -19,8 +19,10 @@ from dlcompare.errors import UserError
 from dlcompare.host import provenance
 from dlcompare.host.plugins import load_registry
 from dlcompare.host.entries import library_params, lookup, resolved_params
+from dlcompare.report.i18n import N_
 
-OK, MISSING, FAILED, STALE = "ok", "missing", "failed", "stale"
+# Status codes (compared as they are; the table of runs translates them where shown)
+OK, MISSING, FAILED, STALE = N_("ok"), N_("missing"), N_("failed"), N_("stale")
 
 
 @dataclasses.dataclass
@@ -67,7 +69,7 @@ def read_run(entry: str, arch: str, seed: int, results: Path,
     folder = Path(G.run_dir(str(results), entry, arch, seed))
     run = RunResult(entry, arch, int(seed), MISSING, library=library)
     if not folder.is_dir():
-        run.reason = "not run (no run directory)"
+        run.reason = N_("not run (no run directory)")
         return run
     metrics = _read_json(folder / G.METRICS)
     if not metrics or "valid" not in metrics or "test" not in metrics:

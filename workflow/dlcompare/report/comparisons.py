@@ -45,18 +45,21 @@ from dlcompare import glossary as G
 from dlcompare.data import splitcache
 from dlcompare.errors import UserError
 from dlcompare.report import stats
+from dlcompare.report.i18n import N_, _
 from dlcompare.report.tables import Cell, Table
 
 ALPHA = 1 - stats.LEVEL
 DRAWS = 2000
 SEED = 20200601                       # the bootstrap's own RNG: the memoir is reproducible
-AHEAD, BEHIND, TIED, AT_CHANCE, UNKNOWN = "ahead", "behind", "not separated", "at chance", "no verdict"
+# Verdict codes, compared as they are; translated where shown (verdict_text)
+AHEAD, BEHIND, TIED, AT_CHANCE, UNKNOWN = N_("ahead"), N_("behind"), N_("not separated"), N_("at chance"), \
+    N_("no verdict")
 
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
     key: str
-    label: str
+    label: str                        # marked with N_, translated where shown
     higher_is_better: bool
     per_image: bool
     fmt: str
@@ -64,9 +67,9 @@ class Metric:
     high: float = math.inf
 
 
-ACCURACY = Metric("accuracy", "validation accuracy", True, True, "{:.3f}", high=1.0)
-LOSS = Metric("loss", "validation cross-entropy", False, True, "{:.3f}")
-TIME = Metric("seconds", "steady-state seconds per epoch", False, False, "{:.2f}")
+ACCURACY = Metric("accuracy", N_("validation accuracy"), True, True, "{:.3f}", high=1.0)
+LOSS = Metric("loss", N_("validation cross-entropy"), False, True, "{:.3f}")
+TIME = Metric("seconds", N_("steady-state seconds per epoch"), False, False, "{:.2f}")
 METRICS = (ACCURACY, LOSS, TIME)
 
 
@@ -117,7 +120,7 @@ class Comparison:
     p_better: float = math.nan              # P(a better than b), rliable's probability of improvement
     seed_share: float = math.nan            # share of the bootstrap variance due to seeds
     verdict: str = UNKNOWN
-    why: str = ""                           # for "at chance" and "no verdict"
+    why: str = ""                           # for "at chance" and "no verdict", in the current language
     draws: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -355,9 +358,9 @@ def compare(found: list[Sample], n_images: int, n_classes: int, entries: list[st
                            p_better=probability_of_improvement(ex, ey, m.higher_is_better))
             chanced = [e for e in (x.entry, y.entry) if (e, x.arch) in at] if m.per_image else []
             if chanced:
-                c.verdict, c.why = AT_CHANCE, " and ".join(chanced) + " at chance"
+                c.verdict, c.why = AT_CHANCE, _("{entries} at chance").format(entries=_(" and ").join(chanced))
             elif min(dx.n, dy.n) < 2:
-                c.verdict, c.why = UNKNOWN, "one seed: the seed-to-seed variance is unknown"
+                c.verdict, c.why = UNKNOWN, _("one seed: the seed-to-seed variance is unknown")
             else:
                 spreads[id(c)] = sp = spread([(1.0, dx), (-1.0, dy)], n_images)
                 c.seed_share, c.p = sp.seed_share, p_value(estimate, sp)
@@ -423,35 +426,37 @@ def _p(value: float) -> str:
 def verdict_text(c: Comparison) -> str:
     """The verdict cell: the word, and why when there is no reading."""
     if c.verdict == AT_CHANCE:
-        return f"not evidence ({c.why})"
+        return _("not evidence ({why})").format(why=c.why)
     if c.verdict == UNKNOWN:
-        return f"no verdict ({c.why})"
-    return c.verdict
+        return _("no verdict ({why})").format(why=c.why)
+    return _(c.verdict)
 
 
 def interval_text(c: Comparison) -> str:
     if not c.interval.known:
         return c.metric.fmt.format(c.estimate) if c.estimate <= 0 else "+" + c.metric.fmt.format(c.estimate)
-    return c.interval.text(c.metric.fmt, signed=True) + f" ({100 * c.level:.1f} %)"
+    return c.interval.text(c.metric.fmt, signed=True) + f" ({100 * c.level:.1f} %)"      # numbers only
 
 
 def entries_caption(s: Study) -> str:
-    return (f"Every entry on every model: mean over seeds with its {100 * stats.LEVEL:.0f} % interval in "
-            f"brackets (t interval on the standard error of {s.draws} bootstrap draws resampling the seeds and "
-            f"the {s.images:,} validation images), each seed's accuracy, and the share of the accuracy interval's variance that comes "
-            f"from the seeds rather than the images. Chance level is {s.chance:.3f}; an entry whose "
-            "share of correct predictions does not exclude it is marked at chance.")
+    return _("Every entry on every model: mean over seeds with its {level} % interval in brackets (t interval on "
+             "the standard error of {draws} bootstrap draws resampling the seeds and the {images:,} validation "
+             "images), each seed's accuracy, and the share of the accuracy interval's variance that comes from "
+             "the seeds rather than the images. Chance level is {chance}; an entry whose share of correct "
+             "predictions does not exclude it is marked at chance.").format(
+        level=f"{100 * stats.LEVEL:.0f}", draws=s.draws, images=s.images, chance=f"{s.chance:.3f}")
 
 
 def pairwise_caption(s: Study) -> str:
-    return ("Pairwise comparisons of entries on the same model: A minus B, with a t interval on the standard "
-            f"error of a bootstrap that resamples each entry's seeds and the same {s.images:,} validation images "
-            f"for both ({s.draws} draws; times resample seeds only). The interval is at the level Holm's correction over all the "
-            "pairs of the table (one family per metric) gives that pair, shown after it, so it excludes 0 "
-            "exactly when the corrected test separates the two: the verdict (A ahead, behind, not separated) "
-            "reads only that interval. P(A better) is the probability that a random run of A beats a random "
-            "run of B (rliable). The seeds' share says where the uncertainty comes from: near 100 % more "
-            "seeds would narrow the interval, near 0 % more validation images.")
+    return _("Pairwise comparisons of entries on the same model: A minus B, with a t interval on the standard "
+             "error of a bootstrap that resamples each entry's seeds and the same {images:,} validation images "
+             "for both ({draws} draws; times resample seeds only). The interval is at the level Holm's "
+             "correction over all the pairs of the table (one family per metric) gives that pair, shown after "
+             "it, so it excludes 0 exactly when the corrected test separates the two: the verdict (A ahead, "
+             "behind, not separated) reads only that interval. P(A better) is the probability that a random run "
+             "of A beats a random run of B (rliable). The seeds' share says where the uncertainty comes from: "
+             "near 100 % more seeds would narrow the interval, near 0 % more validation images.").format(
+        images=s.images, draws=s.draws)
 
 
 def entries_table(s: Study) -> Table | None:
@@ -462,7 +467,7 @@ def entries_table(s: Study) -> Table | None:
             if acc is None:
                 continue
             loss, secs = s.summary(entry, arch, LOSS), s.summary(entry, arch, TIME)
-            rows.append([Cell(arch), Cell(entry + (" (at chance)" if (entry, arch) in s.at_chance else "")),
+            rows.append([Cell(arch), Cell(entry + (" " + _("(at chance)") if (entry, arch) in s.at_chance else "")),
                          Cell(str(acc.interval.n), acc.interval.n),
                          Cell(acc.interval.text(), acc.interval.estimate),
                          Cell(", ".join(f"{v:.3f}" for v in acc.per_seed)),
@@ -474,12 +479,12 @@ def entries_table(s: Study) -> Table | None:
     if not rows:
         return None
     return Table("entries", entries_caption(s),
-                 ["Model", "Entry", "Seeds", "Accuracy [95 % CI]", "Per seed", "Cross-entropy [95 % CI]",
-                  "Steady s / epoch [95 % CI]", "Seeds' share"], rows, text_cols=2)
+                 [_("Model"), _("Entry"), _("Seeds"), _("Accuracy [95 % CI]"), _("Per seed"),
+                  _("Cross-entropy [95 % CI]"), _("Steady s / epoch [95 % CI]"), _("Seeds' share")], rows, text_cols=2)
 
 
 def pairwise_table(s: Study) -> Table | None:
-    rows = [[Cell(c.arch), Cell(f"{c.a} vs {c.b}"), Cell(c.metric.label),
+    rows = [[Cell(c.arch), Cell(_("{a} vs {b}").format(a=c.a, b=c.b)), Cell(_(c.metric.label)),
              Cell(interval_text(c), c.estimate), Cell(_p(c.p_better), c.p_better),
              Cell(_p(c.p_adjusted), c.p_adjusted if math.isfinite(c.p_adjusted) else None),
              Cell(_share(c.seed_share), c.seed_share if math.isfinite(c.seed_share) else None),
@@ -488,13 +493,13 @@ def pairwise_table(s: Study) -> Table | None:
     if not rows:
         return None
     return Table("pairwise", pairwise_caption(s),
-                 ["Model", "A vs B", "Metric", "A − B [CI, level]", "P(A better)", "Holm p",
-                  "Seeds' share", "Verdict"], rows, text_cols=3)
+                 [_("Model"), _("A vs B"), _("Metric"), _("A − B [CI, level]"), _("P(A better)"), _("Holm p"),
+                  _("Seeds' share"), _("Verdict")], rows, text_cols=3)
 
 
 def ablation_caption() -> str:
-    return ("Each question the ablation profile asks, answered by the pairwise comparison it names (the same "
-            "interval, Holm level and verdict as the table of pairwise comparisons).")
+    return _("Each question the ablation profile asks, answered by the pairwise comparison it names (the same "
+             "interval, Holm level and verdict as the table of pairwise comparisons).")
 
 
 REFERENCE = "fastai"     # the recipe the thesis found best: a variant of another library is held to it
@@ -510,11 +515,13 @@ def variant_questions(params: dict) -> list[tuple[str, str, str]]:
     out = []
     for name in params["train"].get("variants") or []:
         spec = lookup(params, name)
-        what = spec.description or f"{name}, a variant of {spec.library}"
+        what = spec.description or _("{variant}, a variant of {library}").format(variant=name, library=spec.library)
         if spec.library in ran:
-            out.append((f"{what}: does it change {spec.library}'s result?", name, spec.library))
+            out.append((_("{variant}: does it change {library}'s result?").format(variant=what, library=spec.library),
+                        name, spec.library))
         if spec.library != REFERENCE and REFERENCE in ran:
-            out.append((f"{what}: does it do as well as {REFERENCE}?", name, REFERENCE))
+            out.append((_("{variant}: does it do as well as {reference}?").format(variant=what, reference=REFERENCE),
+                        name, REFERENCE))
     return out
 
 
@@ -528,11 +535,12 @@ def ablation_table(s: Study, questions: list[tuple[str, str, str]],
             for m in metrics:
                 c = s.pair(a, b, arch, m)
                 if c is not None:
-                    rows.append([Cell(text), Cell(arch), Cell(f"{c.a} vs {c.b}"), Cell(m.label),
+                    rows.append([Cell(text), Cell(arch), Cell(_("{a} vs {b}").format(a=c.a, b=c.b)), Cell(_(m.label)),
                                  Cell(interval_text(c), c.estimate), Cell(_p(c.p_better), c.p_better),
                                  Cell(verdict_text(c))])
     if not rows:
         return None
     return Table("ablations", ablation_caption(),
-                 ["Question", "Model", "A vs B", "Metric", "A − B [CI, level]", "P(A better)", "Verdict"],
+                 [_("Question"), _("Model"), _("A vs B"), _("Metric"), _("A − B [CI, level]"), _("P(A better)"),
+                  _("Verdict")],
                  rows, text_cols=4)

@@ -4,7 +4,8 @@ there is no verdict that does not come from a comparison made here.
 
 Verdicts come from dlcompare.report.comparisons (a paired bootstrap over seeds and validation
 images, Holm-corrected): "ahead", "behind" or "not separated" follow only from the interval each
-sentence prints. Each kind of sentence is built by one function, so the memoir can be translated.
+sentence prints. Each kind of sentence is built by one function from one message of the catalog
+(dlcompare.report.i18n, placeholders by name), so the Spanish edition says the same thing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pandas as pd
 from dlcompare.host.entries import lookup
 from dlcompare.params import deep_merge
 from dlcompare.report import comparisons, sidebyside, stats
-from dlcompare.report.tables import fmt_seconds
+from dlcompare.report.i18n import N_, _, ngettext
+from dlcompare.report.tables import fmt_seconds, split_name
 
 
 def _key(ok: pd.DataFrame) -> str:
@@ -25,10 +27,30 @@ def _key(ok: pd.DataFrame) -> str:
     return "entry" if "entry" in ok.columns else "library"
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """"1 model", "2 models" (never "model(s)")."""
-    n = int(n)
-    return f"{n} {word if n == 1 else words or word + 's'}"
+# "1 model", "2 models" (never "model(s)"), in the current language
+def n_seeds(n) -> str:
+    return ngettext("{n} seed", "{n} seeds", int(n)).format(n=int(n))
+
+
+def n_models(n) -> str:
+    return ngettext("{n} model", "{n} models", int(n)).format(n=int(n))
+
+
+def n_libraries(n) -> str:
+    return ngettext("{n} library", "{n} libraries", int(n)).format(n=int(n))
+
+
+def n_variants(n) -> str:
+    return ngettext("{n} variant", "{n} variants", int(n)).format(n=int(n))
+
+
+def n_runs(n) -> str:
+    return ngettext("{n} run", "{n} runs", int(n)).format(n=int(n))
+
+
+def both(names) -> str:
+    """"a and b and c" in the current language."""
+    return _(" and ").join(names)
 
 
 def _stats(ok: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -37,7 +59,8 @@ def _stats(ok: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def _level(c: comparisons.Comparison) -> str:
-    return f"{100 * c.level:.1f} % interval {c.interval.text(c.metric.fmt, signed=True).split(' ', 1)[1]}"
+    return _("{level} % interval {bounds}").format(
+        level=f"{100 * c.level:.1f}", bounds=c.interval.text(c.metric.fmt, signed=True).split(" ", 1)[1])
 
 
 def _difference(c: comparisons.Comparison) -> str:
@@ -48,31 +71,38 @@ def separated_sentence(c: comparisons.Comparison) -> str:
     """A pair the interval separates, told from the side of the better entry."""
     if c.verdict == comparisons.BEHIND:
         c = comparisons.flipped(c)
-    return (f"{c.a} is ahead of {c.b} in {c.metric.label} ({c.a} minus {c.b} {_difference(c)}, "
-            f"{_level(c)}, Holm-corrected; P({c.a} better) = {c.p_better:.2f}).")
+    return _("{a} is ahead of {b} in {metric} ({a} minus {b} {difference}, {interval}, Holm-corrected; "
+             "P({a} better) = {p}).").format(a=c.a, b=c.b, metric=_(c.metric.label), difference=_difference(c),
+                                             interval=_level(c), p=f"{c.p_better:.2f}")
 
 
 def tied_sentence(metric: comparisons.Metric, tied: list[comparisons.Comparison]) -> str:
     """The pairs the intervals do not separate on one metric, in one sentence."""
-    pairs = "; ".join(f"{c.a} and {c.b} ({_difference(c)}, {_level(c)})" for c in tied)
-    return (f"Not separated in {metric.label} (A minus B, Holm-corrected interval that includes 0): "
-            f"{pairs}.")
+    pairs = "; ".join(_("{a} and {b} ({difference}, {interval})").format(
+        a=c.a, b=c.b, difference=_difference(c), interval=_level(c)) for c in tied)
+    return _("Not separated in {metric} (A minus B, Holm-corrected interval that includes 0): {pairs}.").format(
+        metric=_(metric.label), pairs=pairs)
 
 
 def chance_sentence(c: comparisons.Comparison) -> str:
-    return f"The {c.metric.label} of {c.a} and {c.b} is not compared: {c.why}, so the gap is not evidence."
+    return _("The {metric} of {a} and {b} is not compared: {why}, so the gap is not evidence.").format(
+        metric=_(c.metric.label), a=c.a, b=c.b, why=c.why)
 
 
 def unknown_sentence(c: comparisons.Comparison) -> str:
-    return f"{c.a} and {c.b} get no verdict in {c.metric.label} ({c.why})."
+    return _("{a} and {b} get no verdict in {metric} ({why}).").format(a=c.a, b=c.b, metric=_(c.metric.label),
+                                                                        why=c.why)
 
 
 def uncertainty_sentence(arch: str, share: float) -> str:
     """Where the accuracy intervals' width comes from, and so what would narrow them."""
-    more = "seeds" if share >= 0.5 else "validation images"
-    return (f"On {arch}, {100 * share:.0f} % of the bootstrap variance of the accuracy differences comes from "
-            f"seed-to-seed variation and {100 * (1 - share):.0f} % from the sample of validation images: "
-            f"more {more} would narrow these intervals most.")
+    text = _("On {arch}, {seeds} % of the bootstrap variance of the accuracy differences comes from "
+             "seed-to-seed variation and {images} % from the sample of validation images: more seeds would "
+             "narrow these intervals most.") if share >= 0.5 else \
+        _("On {arch}, {seeds} % of the bootstrap variance of the accuracy differences comes from "
+          "seed-to-seed variation and {images} % from the sample of validation images: more validation "
+          "images would narrow these intervals most.")
+    return text.format(arch=arch, seeds=f"{100 * share:.0f}", images=f"{100 * (1 - share):.0f}")
 
 
 def comparison_sentences(arch: str, study: comparisons.Study | None) -> list[str]:
@@ -102,26 +132,31 @@ def accuracy_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
     (lead, a), (second, b) = list(acc.iterrows())[:2]
     gap = a["mean"] - b["mean"]
     others = ", ".join(f"{lib} {r['mean']:.3f}" for lib, r in list(acc.iterrows())[2:])
-    then = f"; then {others}." if others else "."
+    then = _("; then {others}.").format(others=others) if others else "."
     tie = round(gap, 3) == 0
     if tie:
-        out = [f"On {arch}, {lead} and {second} tie on mean validation accuracy at {a['mean']:.3f} "
-               f"({int(a['count'])} and {plural(b['count'], 'seed')})" + then]
+        out = [_("On {arch}, {lead} and {second} tie on mean validation accuracy at {mean} ({n} and {seeds})").format(
+            arch=arch, lead=lead, second=second, mean=f"{a['mean']:.3f}", n=int(a["count"]),
+            seeds=n_seeds(b["count"])) + then]
     else:
-        out = [f"On {arch}, {lead} has the highest mean validation accuracy, {a['mean']:.3f} over "
-               f"{plural(a['count'], 'seed')}, {gap:.3f} above {second} ({b['mean']:.3f} over "
-               f"{int(b['count'])})" + then]
+        out = [_("On {arch}, {lead} has the highest mean validation accuracy, {mean} over {seeds}, {gap} above "
+                 "{second} ({second_mean} over {n})").format(
+            arch=arch, lead=lead, mean=f"{a['mean']:.3f}", seeds=n_seeds(a["count"]), gap=f"{gap:.3f}",
+            second=second, second_mean=f"{b['mean']:.3f}", n=int(b["count"])) + then]
     test = _stats(ok, "test_accuracy")
     if not tie and lead in test.index and second in test.index:
         t_gap = test.loc[lead, "mean"] - test.loc[second, "mean"]
-        order = "the same order" if t_gap > 0 else ("a tie" if t_gap == 0 else "the opposite order")
-        out.append(f"The test split shows {order}: {lead} {test.loc[lead, 'mean']:.3f}, "
-                   f"{second} {test.loc[second, 'mean']:.3f}.")
+        order = _("The test split shows the same order: {lead} {a}, {second} {b}.") if t_gap > 0 else (
+            _("The test split shows a tie: {lead} {a}, {second} {b}.") if t_gap == 0 else
+            _("The test split shows the opposite order: {lead} {a}, {second} {b}."))
+        out.append(order.format(lead=lead, a=f"{test.loc[lead, 'mean']:.3f}", second=second,
+                                b=f"{test.loc[second, 'mean']:.3f}"))
     loss = _stats(ok, "valid_loss").sort_values("mean")
     if len(loss) >= 2:
         (low, la), (high, lb) = list(loss.iterrows())[:2]
-        out.append(f"The lowest validation cross-entropy (computed identically for every library) is "
-                   f"{low}'s, {la['mean']:.3f}, against {lb['mean']:.3f} for {high}.")
+        out.append(_("The lowest validation cross-entropy (computed identically for every library) is "
+                     "{low}'s, {low_mean}, against {high_mean} for {high}.").format(
+            low=low, low_mean=f"{la['mean']:.3f}", high_mean=f"{lb['mean']:.3f}", high=high))
     return out
 
 
@@ -130,18 +165,19 @@ def time_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
     if len(per_epoch) < 2:
         return []
     (fast, a), (slow, b) = list(per_epoch.iterrows())[:2]
-    out = [f"Per epoch, {fast} trains fastest on {arch}: {a['mean']:.2f} s against {b['mean']:.2f} s "
-           f"for {slow} ({b['mean'] / a['mean']:.1f}× as long)." if a["mean"] > 0 else ""]
+    out = [_("Per epoch, {fast} trains fastest on {arch}: {a} s against {b} s for {slow} ({ratio}× as long).").format(
+        fast=fast, arch=arch, a=f"{a['mean']:.2f}", b=f"{b['mean']:.2f}", slow=slow,
+        ratio=f"{b['mean'] / a['mean']:.1f}") if a["mean"] > 0 else ""]
     epochs = ok.groupby(_key(ok))["epochs"].mean()
     total = _stats(ok, "train_seconds").sort_values("mean")
     if epochs.nunique() > 1:
-        out.append("The libraries ran different numbers of epochs (" + ", ".join(
-            f"{lib} {e:g}" for lib, e in epochs.items()) + "), so total training time (" + ", ".join(
-            f"{lib} {fmt_seconds(r['mean'])}" for lib, r in total.iterrows()) +
-            ") mixes speed with budget; the per-epoch time is the fairer comparison.")
+        out.append(_("The libraries ran different numbers of epochs ({epochs}), so total training time ({times}) "
+                     "mixes speed with budget; the per-epoch time is the fairer comparison.").format(
+            epochs=", ".join(f"{lib} {e:g}" for lib, e in epochs.items()),
+            times=", ".join(f"{lib} {fmt_seconds(r['mean'])}" for lib, r in total.iterrows())))
     else:
-        out.append(f"With equal epoch budgets the total training time orders them the same way: " + ", ".join(
-            f"{lib} {fmt_seconds(r['mean'])}" for lib, r in total.iterrows()) + ".")
+        out.append(_("With equal epoch budgets the total training time orders them the same way: {times}.").format(
+            times=", ".join(f"{lib} {fmt_seconds(r['mean'])}" for lib, r in total.iterrows())))
     return [s for s in out if s]
 
 
@@ -152,14 +188,17 @@ def target_sentence(arch: str, ok: pd.DataFrame, target: float) -> str:
         if reached.empty:
             never.append(lib)
         else:
-            parts.append((reached.mean(), f"{lib} at epoch {reached.mean():g}"
-                          + (f" ({len(reached)} of {len(sub)} seeds)" if len(reached) < len(sub) else "")))
+            parts.append((reached.mean(), _("{entry} at epoch {epoch}").format(entry=lib, epoch=f"{reached.mean():g}")
+                          + (" " + _("({n} of {of} seeds)").format(n=len(reached), of=len(sub))
+                             if len(reached) < len(sub) else "")))
     if not parts and not never:
         return ""
     if not parts:
-        return f"No library reached validation accuracy {target:g} on {arch}."
-    text = f"Validation accuracy {target:g} was reached on {arch} by " + ", ".join(p for _, p in sorted(parts))
-    return text + (f"; never by {' or '.join(never)}." if never else ".")
+        return _("No library reached validation accuracy {target} on {arch}.").format(target=f"{target:g}", arch=arch)
+    text = ngettext("Validation accuracy {target} was reached on {arch} by {entries}",
+                    "Validation accuracy {target} was reached on {arch} by {entries}", len(parts)).format(
+        target=f"{target:g}", arch=arch, entries=", ".join(p for _n, p in sorted(parts)))
+    return text + (_("; never by {entries}.").format(entries=_(" or ").join(never)) if never else ".")
 
 
 def overall_sentences(ok: pd.DataFrame) -> list[str]:
@@ -168,12 +207,12 @@ def overall_sentences(ok: pd.DataFrame) -> list[str]:
     if len(means) < 2:
         return []
     best = means.round(3).eq(means.round(3).max(axis=1), axis=0)
-    winners = best.apply(lambda row: " and ".join(row.index[row]) if row.sum() > 1 else row.idxmax(), axis=1)
+    winners = best.apply(lambda row: tuple(row.index[row]) if row.sum() > 1 else (row.idxmax(),), axis=1)
     wins = winners.value_counts()
-    text = (f"Across the {len(means)} models with at least two libraries, the highest mean validation "
-            "accuracy goes to " + ", ".join(
-                (f"{lib} (tied) on {plural(n, 'model')}" if " and " in lib else f"{lib} on {plural(n, 'model')}")
-                for lib, n in wins.items()) + ".")
+    text = _("Across the {n} models with at least two libraries, the highest mean validation accuracy goes to "
+             "{winners}.").format(n=len(means), winners=", ".join(
+                 (_("{entries} (tied) on {models}") if len(libs) > 1 else _("{entries} on {models}")).format(
+                     entries=both(libs), models=n_models(n)) for libs, n in wins.items()))
     return [text]
 
 
@@ -190,35 +229,46 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
     apart = [lib for lib in diff.index if lib not in close]
     out = []
     if close:
-        who = ", ".join(close[:-1]) + " and " + close[-1] if len(close) > 1 else close[0]
+        who = ", ".join(close[:-1]) + _(" and ") + close[-1] if len(close) > 1 else close[0]
         largest = max(abs(diff[c]) for c in close)
-        out.append(f"The last-epoch validation loss reported by {who} "
-                   + (f"is within {largest:.3f} of the core's cross-entropy" if round(largest, 3) > 0 else
-                      "equals the core's cross-entropy to three decimals")
+        out.append((ngettext("The last-epoch validation loss reported by {entries} is within {largest} of the "
+                             "core's cross-entropy",
+                             "The last-epoch validation loss reported by {entries} is within {largest} of the "
+                             "core's cross-entropy", len(close)) if round(largest, 3) > 0 else
+                    ngettext("The last-epoch validation loss reported by {entries} equals the core's "
+                             "cross-entropy to three decimals",
+                             "The last-epoch validation loss reported by {entries} equals the core's "
+                             "cross-entropy to three decimals", len(close))).format(
+                       entries=who, largest=f"{largest:.3f}")
                    + ("." if not apart else ","))
     for lib in apart:
         library = lookup(params, lib).library
         l2 = deep_merge(params.get(library) or {}, lookup(params, lib).overlay).get("l2")
-        why = (f"; {lib} adds its L2 penalty ({library}.l2 = {l2:g}) to the loss it reports" if
-               isinstance(l2, (int, float)) and l2 > 0 else "; its loss is not plain cross-entropy")
-        out.append(("but " if close and lib == apart[0] else "") + f"{lib} reports "
-                   f"{ok.loc[ok[_key(ok)] == lib, 'reported_valid_loss'].mean():.3f} against a cross-entropy "
-                   f"of {core[lib]:.3f} ({diff[lib]:+.3f}){why}.")
+        why = (_("; {entry} adds its L2 penalty ({library}.l2 = {l2}) to the loss it reports").format(
+            entry=lib, library=library, l2=f"{l2:g}") if isinstance(l2, (int, float)) and l2 > 0 else
+            _("; its loss is not plain cross-entropy"))
+        out.append((_("but {entry} reports {reported} against a cross-entropy of {core} ({diff}){why}.")
+                    if close and lib == apart[0] else
+                    _("{entry} reports {reported} against a cross-entropy of {core} ({diff}){why}.")).format(
+            entry=lib, reported=f"{ok.loc[ok[_key(ok)] == lib, 'reported_valid_loss'].mean():.3f}",
+            core=f"{core[lib]:.3f}", diff=f"{diff[lib]:+.3f}", why=why))
     penalty = ok.groupby(_key(ok))["loss_penalty"].mean().dropna() \
         if "loss_penalty" in ok.columns else pd.Series(dtype=float)
     every = ok.groupby(_key(ok))["loss_penalty_all_kernels"].mean() \
         if "loss_penalty_all_kernels" in ok.columns else pd.Series(dtype=float)
     for lib, value in penalty.items():
         if value > 0:
-            tail = (f"; counted over every kernel, frozen ones included, as tf.keras 2 did in the thesis, "
-                    f"it would be {every[lib]:.3f}" if lib in every and pd.notna(every[lib]) else "")
-            out.append(f"The L2 term inside {lib}'s loss is {value:.3f} at the end of training{tail}.")
+            tail = (_("; counted over every kernel, frozen ones included, as tf.keras 2 did in the thesis, "
+                      "it would be {value}").format(value=f"{every[lib]:.3f}")
+                    if lib in every and pd.notna(every[lib]) else "")
+            out.append(_("The L2 term inside {entry}'s loss is {value} at the end of training{tail}.").format(
+                entry=lib, value=f"{value:.3f}", tail=tail))
     if apart and thesis is not None and "keras" in apart:
         keras = thesis.loc[thesis["library"] == "keras", "valid_loss"]
         if len(keras):
-            out.append(f"This is why the thesis's Keras validation losses ({keras.min():.3f} to "
-                       f"{keras.max():.3f}) could not be compared with fastai's; here every comparison "
-                       "of losses uses the core's cross-entropy.")
+            out.append(_("This is why the thesis's Keras validation losses ({low} to {high}) could not be "
+                         "compared with fastai's; here every comparison of losses uses the core's "
+                         "cross-entropy.").format(low=f"{keras.min():.3f}", high=f"{keras.max():.3f}"))
     return [" ".join(out)] if out else []
 
 
@@ -232,31 +282,38 @@ def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str
     gap = (acc["fastai"] - acc["keras"]).mean()
     pe = thesis.assign(spe=(thesis["phase1_seconds"] + thesis["phase2_seconds"])
                        / (thesis["phase1_epochs"] + thesis["phase2_epochs"])).groupby("library")["spe"].mean()
-    out = [f"For reference, the thesis (one seed, ISIC, GPU) reported fastai ahead of Keras in validation "
-           f"accuracy by {gap:.3f} on average over its {len(acc)} models, and {pe['keras'] / pe['fastai']:.1f}× "
-           "as many seconds per epoch for Keras as for fastai."]
+    out = [_("For reference, the thesis (one seed, ISIC, GPU) reported fastai ahead of Keras in validation "
+             "accuracy by {gap} on average over its {n} models, and {ratio}× as many seconds per epoch for "
+             "Keras as for fastai.").format(gap=f"{gap:.3f}", n=len(acc), ratio=f"{pe['keras'] / pe['fastai']:.1f}")]
     ours = ok.groupby(["arch", _key(ok)])["valid_accuracy"].mean().unstack()
     if {"fastai", "keras"} <= set(ours.columns) and ours[["fastai", "keras"]].dropna().shape[0]:
-        both = ours[["fastai", "keras"]].dropna()
-        here = (both["fastai"] - both["keras"]).mean()
+        pair = ours[["fastai", "keras"]].dropna()
+        here = (pair["fastai"] - pair["keras"]).mean()
         at = {lib: iv for lib, iv in sidebyside.chance_note(ok, n_classes, images).items()
               if lib in ("fastai", "keras")} if n_classes else {}
         if at:
-            who = " and ".join(f"{lib} ({iv.text()})" for lib, iv in at.items())
-            out.append(f"Here ({dataset}, {plural(len(both), 'model')}) the fastai minus Keras gap is "
-                       f"{here:+.3f}, but {who} {'is' if len(at) == 1 else 'are'} at chance level "
-                       f"(1/{n_classes} = {1 / n_classes:.3f}, 95 % interval in brackets), so the gap says "
-                       "nothing about the two libraries and is not read as agreeing with the thesis.")
+            who = _(" and ").join(f"{lib} ({iv.text()})" for lib, iv in at.items())
+            out.append(ngettext(
+                "Here ({dataset}, {models}) the fastai minus Keras gap is {gap}, but {who} is at chance level "
+                "(1/{classes} = {chance}, 95 % interval in brackets), so the gap says nothing about the two "
+                "libraries and is not read as agreeing with the thesis.",
+                "Here ({dataset}, {models}) the fastai minus Keras gap is {gap}, but {who} are at chance level "
+                "(1/{classes} = {chance}, 95 % interval in brackets), so the gap says nothing about the two "
+                "libraries and is not read as agreeing with the thesis.", len(at)).format(
+                dataset=dataset, models=n_models(len(pair)), gap=f"{here:+.3f}", who=who, classes=n_classes,
+                chance=f"{1 / n_classes:.3f}"))
         else:
-            agree = "the same direction" if here * gap > 0 else "the opposite direction"
+            agree = _("the same direction") if here * gap > 0 else _("the opposite direction")
             iv = comparisons.pooled(study, "fastai", "keras", comparisons.ACCURACY) if study else \
                 stats.Interval(math.nan)
-            sure = (f" (95 % interval {iv.text(signed=True).split(' ', 1)[1]})" + (
-                    "" if iv.excludes(0) else ", but the interval includes 0, so these seeds do not "
-                    "establish it") if iv.known else " (fewer than two seeds: no interval, so not established)")
-            out.append(f"Here ({dataset}, {plural(len(both), 'model')}) the fastai minus Keras gap is "
-                       f"{here:+.3f}: {agree}{sure}. Dataset, image size and hardware differ from the "
-                       "thesis, so only the direction is comparable, not the size.")
+            sure = (_(" (95 % interval {bounds})").format(bounds=iv.text(signed=True).split(" ", 1)[1]) + (
+                    "" if iv.excludes(0) else _(", but the interval includes 0, so these seeds do not "
+                                                "establish it")) if iv.known else
+                    _(" (fewer than two seeds: no interval, so not established)"))
+            out.append(_("Here ({dataset}, {models}) the fastai minus Keras gap is {gap}: {agree}{sure}. Dataset, "
+                         "image size and hardware differ from the thesis, so only the direction is comparable, "
+                         "not the size.").format(dataset=dataset, models=n_models(len(pair)), gap=f"{here:+.3f}",
+                                                 agree=agree, sure=sure))
     return out
 
 
@@ -266,29 +323,33 @@ def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None, n_class
     ok = runs[runs["status"] == "ok"]
     expected, done = len(runs), len(ok)
     train = params["train"]
-    variants = len(train.get("variants") or [])
-    what = plural(len(train["libraries"]), "library", "libraries") + (
-        f" and {plural(variants, 'variant')}" if variants else "")
-    paragraphs = [f"{done} of the {expected} expected runs finished ({what}"
-                  f" × {plural(len(train['archs']), 'model')} × {plural(len(train['seeds']), 'seed')})."
-                  + ("" if done == expected else " Missing runs are left out of every comparison below.")]
+    extra = len(train.get("variants") or [])
+    what = n_libraries(len(train["libraries"])) + (
+        _(" and {variants}").format(variants=n_variants(extra)) if extra else "")
+    paragraphs = [_("{done} of the {expected} expected runs finished ({what} × {models} × {seeds}).").format(
+        done=done, expected=expected, what=what, models=n_models(len(train["archs"])),
+        seeds=n_seeds(len(train["seeds"])))
+        + ("" if done == expected else " " + _("Missing runs are left out of every comparison below."))]
     if ok.empty:
-        return paragraphs + ["No run finished, so there are no results to discuss yet."]
-    libraries = list(dict.fromkeys(ok[_key(ok)]))
-    if len(libraries) == 1:
+        return paragraphs + [_("No run finished, so there are no results to discuss yet.")]
+    finished = list(dict.fromkeys(ok[_key(ok)]))
+    if len(finished) == 1:
         m = ok["valid_accuracy"]
-        paragraphs.append(f"Only {libraries[0]} has finished runs, so there is no comparison between "
-                          f"libraries; its mean validation accuracy is {m.mean():.3f} over {plural(len(m), 'run')}.")
+        paragraphs.append(_("Only {entry} has finished runs, so there is no comparison between libraries; its mean "
+                            "validation accuracy is {mean} over {runs}.").format(
+            entry=finished[0], mean=f"{m.mean():.3f}", runs=n_runs(len(m))))
     if n_classes:
         at = sidebyside.chance_note(ok, n_classes, images)
-        text = (f"Chance level is {1 / n_classes:.3f} (1/{n_classes} classes). ")
+        text = _("Chance level is {chance} (1/{classes} classes).").format(chance=f"{1 / n_classes:.3f}",
+                                                                          classes=n_classes) + " "
         if at:
-            text += ("At chance: " + "; ".join(f"{lib}, {iv.text()} of its validation predictions right "
-                                                "(all seeds, 95 % interval), which does not exclude guessing"
-                                                for lib, iv in at.items())
-                     + ". A gap against a library at chance is not evidence about either library.")
+            text += _("At chance: {entries}. A gap against a library at chance is not evidence about either "
+                      "library.").format(entries="; ".join(
+                          _("{entry}, {interval} of its validation predictions right (all seeds, 95 % interval), "
+                            "which does not exclude guessing").format(entry=lib, interval=iv.text())
+                          for lib, iv in at.items()))
         else:
-            text += "Every library's share of correct validation predictions is above it (95 % interval)."
+            text += _("Every library's share of correct validation predictions is above it (95 % interval).")
         paragraphs.append(text)
     target = params.get("report", {}).get("target_accuracy", 0.8)
     for arch in train["archs"]:
@@ -306,41 +367,58 @@ def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None, n_class
     return [p for p in paragraphs if p and not (isinstance(p, float) and math.isnan(p))]
 
 
+# split.json's words for a dataset that brings its own test split (dlcompare.data.splitting)
+N_("the dataset's own Test folder")
+
+
 def setup_paragraphs(inputs) -> list[str]:
     """What the data stages did, in words, from results/cleaning.json and split.json."""
     p, out = inputs.params["data"], []
-    out.append(f"Dataset: {p['dataset']} (data.dataset), {len(inputs.classes)} classes after cleaning, "
-               f"every image decoded once and resized to {p['image_size']}×{p['image_size']} pixels.")
+    out.append(_("Dataset: {dataset} (data.dataset), {classes} classes after cleaning, every image decoded once "
+                 "and resized to {size}×{size} pixels.").format(dataset=p["dataset"], classes=len(inputs.classes),
+                                                               size=p["image_size"]))
     c = inputs.cleaning
     if c and "totals" in c:
         t = c["totals"]
-        dropped = ", ".join(f"{d['class']} ({d['images']} images)" for d in c.get("dropped_classes", []))
+        dropped = ", ".join(_("{name} ({n} images)").format(name=d["class"], n=d["images"])
+                            for d in c.get("dropped_classes", []))
         unreadable = t.get("unreadable", 0)
         removed = (
-            f"It removed {t['duplicates_removed']:,} copies of duplicated images "
-            f"({t.get('cross_class_duplicates', 0):,} filed under two or more classes, where every copy goes "
-            f"because the label cannot be decided; {t.get('within_class_duplicates', 0):,} repeated within one "
-            f"class, where one copy stays) and {unreadable:,} unreadable file{'' if unreadable == 1 else 's'}. "
-            if t["duplicates_removed"] or unreadable else "It found no duplicated and no unreadable image. ")
+            ngettext("It removed {copies:,} copies of duplicated images ({cross:,} filed under two or more classes, "
+                     "where every copy goes because the label cannot be decided; {within:,} repeated within one "
+                     "class, where one copy stays) and {unreadable:,} unreadable file.",
+                     "It removed {copies:,} copies of duplicated images ({cross:,} filed under two or more classes, "
+                     "where every copy goes because the label cannot be decided; {within:,} repeated within one "
+                     "class, where one copy stays) and {unreadable:,} unreadable files.", unreadable).format(
+                copies=t["duplicates_removed"], cross=t.get("cross_class_duplicates", 0),
+                within=t.get("within_class_duplicates", 0), unreadable=unreadable) + " "
+            if t["duplicates_removed"] or unreadable else _("It found no duplicated and no unreadable image.") + " ")
         out.append(
-            f"Cleaning found {t['before']:,} image files in {t.get('classes_before', '?')} classes. " + removed
-            + (f"Classes with fewer than {c.get('min_images_per_class')} images were then dropped: {dropped}. "
-               if dropped else f"No class fell below {c.get('min_images_per_class')} images. ")
-            + f"{t.get('kept', t.get('after', 0)):,} images in {t.get('classes_after', '?')} classes remain.")
+            _("Cleaning found {files:,} image files in {classes} classes.").format(
+                files=t["before"], classes=t.get("classes_before", "?")) + " " + removed
+            + (_("Classes with fewer than {min} images were then dropped: {dropped}.").format(
+                min=c.get("min_images_per_class"), dropped=dropped) if dropped else
+               _("No class fell below {min} images.").format(min=c.get("min_images_per_class"))) + " "
+            + _("{images:,} images in {classes} classes remain.").format(
+                images=t.get("kept", t.get("after", 0)), classes=t.get("classes_after", "?")))
     else:
-        out.append("No cleaning report (results/cleaning.json) was found.")
+        out.append(_("No cleaning report (results/cleaning.json) was found."))
     s = inputs.split
     if s and "counts" in s:
         n = s["counts"]
         total = n.get("total") or sum(n.get(k, 0) for k in ("train", "valid", "test"))
         share = {k: 100 * n.get(k, 0) / total if total else 0 for k in ("train", "valid", "test")}
         out.append(
-            f"Validation takes {s.get('valid_fraction')} of the training images at random (seed "
-            f"{s.get('split_seed')}, {'stratified by class' if s.get('stratify') else 'not stratified'}); "
-            f"test is {s.get('test', 'kept from the dataset')}. Result: {n.get('train', 0):,} train "
-            f"({share['train']:.2f} %), {n.get('valid', 0):,} validation ({share['valid']:.2f} %) and "
-            f"{n.get('test', 0):,} test images ({share['test']:.2f} %).")
+            _("Validation takes {fraction} of the training images at random (seed {seed}, {stratified}); test is "
+              "{test}. Result: {train:,} train ({train_pct} %), {valid:,} validation ({valid_pct} %) and {test_n:,} "
+              "test images ({test_pct} %).").format(
+                fraction=s.get("valid_fraction"), seed=s.get("split_seed"),
+                stratified=_("stratified by class") if s.get("stratify") else _("not stratified"),
+                test=_(s["test"]) if s.get("test") else _("kept from the dataset"),
+                train=n.get("train", 0), valid=n.get("valid", 0), test_n=n.get("test", 0),
+                **{f"{k}_pct": f"{share[k]:.2f}" for k in ("train", "valid", "test")}))
     elif inputs.split_counts is not None:
         n = inputs.split_counts.sum()
-        out.append("Split sizes (from the manifest): " + ", ".join(f"{k} {int(n[k]):,}" for k in n.index) + ".")
+        out.append(_("Split sizes (from the manifest): {sizes}.").format(
+            sizes=", ".join(f"{split_name(k)} {int(n[k]):,}" for k in n.index)))
     return out

@@ -12,9 +12,14 @@ import math
 import pandas as pd
 
 from dlcompare.report import comparisons, stats
+from dlcompare.report.i18n import N_, _, ngettext
 from dlcompare.report.tables import Cell, Table
 
 A, B = "fastai", "keras"          # the thesis compares these two
+
+
+def models(n: int) -> str:
+    return ngettext("{n} model", "{n} models", n).format(n=n)
 
 
 def chance(classes: int) -> float:
@@ -47,12 +52,12 @@ def _direction_verdict(interval: stats.Interval, null: float, thesis_above: bool
     if blocked:
         return blocked
     if not math.isfinite(interval.estimate):
-        return "not run here"
+        return _("not run here")
     if not interval.known:
-        return "undecided (one seed: no interval)"
+        return _("undecided (one seed: no interval)")
     if not interval.excludes(null):
-        return f"undecided (the interval includes {null:g})"
-    return "agrees (direction)" if (interval.estimate > null) == thesis_above else "contradicts (direction)"
+        return _("undecided (the interval includes {null})").format(null=f"{null:g}")
+    return _("agrees (direction)") if (interval.estimate > null) == thesis_above else _("contradicts (direction)")
 
 
 def base_recipes(ok: pd.DataFrame) -> pd.DataFrame:
@@ -69,12 +74,14 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
     level = chance(n_classes)
     at = chance_note(ok, n_classes, images)
     have = {A, B} <= set(ok["library"])
-    blocked = ("not evidence: " + ", ".join(f"{lib} at chance ({iv.text()})" for lib, iv in at.items()
-                                            if lib in (A, B))) if any(lib in (A, B) for lib in at) else ""
-    comparable = "yes" if same_setting else "direction only: other dataset, budget and hardware"
-    rows = [[Cell("Chance level (1 / classes)"), Cell(f"{1 / thesis_classes:.3f} (7 classes)"),
-             Cell(f"{level:.3f} ({n_classes} classes)"), Cell("reference"),
-             Cell("accuracies at or below it are labelled, not compared")]]
+    blocked = _("not evidence: {entries}").format(entries=", ".join(
+        _("{entry} at chance ({interval})").format(entry=lib, interval=iv.text()) for lib, iv in at.items()
+        if lib in (A, B))) if any(lib in (A, B) for lib in at) else ""
+    comparable = _("yes") if same_setting else _("direction only: other dataset, budget and hardware")
+    rows = [[Cell(_("Chance level (1 / classes)")),
+             Cell(_("{chance} ({n} classes)").format(chance=f"{1 / thesis_classes:.3f}", n=thesis_classes)),
+             Cell(_("{chance} ({n} classes)").format(chance=f"{level:.3f}", n=n_classes)), Cell(_("reference")),
+             Cell(_("accuracies at or below it are labelled, not compared"))]]
 
     acc = thesis.pivot(index="arch", columns="library", values="valid_accuracy")
     t_gap = float((acc[A] - acc[B]).mean())
@@ -83,10 +90,10 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
     pooled = both[both["arch"].isin(archs)]
     gap = comparisons.pooled(study, A, B, comparisons.ACCURACY) if have and archs and study \
         else stats.Interval(math.nan)
-    rows.append([Cell(f"{A} ahead of {B} in validation accuracy (mean over models)"),
-                 Cell(f"{t_gap:+.3f} ({len(acc)} models, 1 seed)"),
-                 Cell(gap.text(signed=True) + f" ({len(archs)} model{'s' if len(archs) != 1 else ''})"
-                      if math.isfinite(gap.estimate) else "not run", missing=not math.isfinite(gap.estimate)),
+    rows.append([Cell(_("{a} ahead of {b} in validation accuracy (mean over models)").format(a=A, b=B)),
+                 Cell(_("{gap} ({n} models, 1 seed)").format(gap=f"{t_gap:+.3f}", n=len(acc))),
+                 Cell(gap.text(signed=True) + " (" + models(len(archs)) + ")"
+                      if math.isfinite(gap.estimate) else _("not run"), missing=not math.isfinite(gap.estimate)),
                  Cell(comparable), Cell(_direction_verdict(gap, 0.0, True, blocked))])
 
     ahead = int((acc[A] > acc[B]).sum())
@@ -95,61 +102,70 @@ def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images:
     lead = sum(c.estimate > 0 for c in per_model)
     sure = sum(c.verdict == comparisons.AHEAD for c in per_model)
     behind = sum(c.verdict == comparisons.BEHIND for c in per_model)
-    rows.append([Cell(f"{A} ahead of {B} on every model"), Cell(f"{ahead} of {len(acc)} models"),
-                 Cell(f"{lead} of {len(archs)} model{'s' if len(archs) != 1 else ''} "
-                      f"({sure} separated ahead, Holm-corrected)") if archs else Cell("not run", missing=True),
+    rows.append([Cell(_("{a} ahead of {b} on every model").format(a=A, b=B)),
+                 Cell(_("{n} of {models}").format(n=ahead, models=models(len(acc)))),
+                 Cell(_("{n} of {models} ({sure} separated ahead, Holm-corrected)").format(
+                     n=lead, models=models(len(archs)), sure=sure)) if archs else Cell(_("not run"), missing=True),
                  Cell(comparable),
-                 Cell(blocked or ("not run here" if not archs else "agrees" if sure == len(archs)
-                                  else "contradicts" if behind else "undecided"))])
+                 Cell(blocked or (_("not run here") if not archs else _("agrees") if sure == len(archs)
+                                  else _("contradicts") if behind else _("undecided")))])
 
     spe = thesis.assign(spe=(thesis["phase1_seconds"] + thesis["phase2_seconds"])
                         / (thesis["phase1_epochs"] + thesis["phase2_epochs"])).groupby("library")["spe"].mean()
     t_ratio = float(spe[B] / spe[A])
     ratio = comparisons.pooled(study, B, A, comparisons.TIME, ratio=True) if have and study \
         else stats.Interval(math.nan)
-    rows.append([Cell(f"{B} needs more seconds per epoch than {A} ({B} / {A})"), Cell(f"{t_ratio:.2f}×"),
-                 Cell(ratio.text("{:.2f}×") if math.isfinite(ratio.estimate) else "not run",
+    rows.append([Cell(_("{b} needs more seconds per epoch than {a} ({b} / {a})").format(a=A, b=B)),
+                 Cell(f"{t_ratio:.2f}×"),
+                 Cell(ratio.text("{:.2f}×") if math.isfinite(ratio.estimate) else _("not run"),
                       missing=not math.isfinite(ratio.estimate)),
-                 Cell("direction only: other hardware and image size"), Cell(_direction_verdict(ratio, 1.0, t_ratio > 1))])
+                 Cell(_("direction only: other hardware and image size")),
+                 Cell(_direction_verdict(ratio, 1.0, t_ratio > 1))])
 
     keras_loss = thesis.loc[thesis["library"] == B, "valid_loss"]
     fastai_loss = thesis.loc[thesis["library"] == A, "valid_loss"]
     k = ok[ok["library"] == B]
     diff = stats.mean_interval(k["reported_valid_loss"] - k["valid_loss"]) \
         if "reported_valid_loss" in ok.columns and len(k) else stats.Interval(math.nan)
-    rows.append([Cell(f"{B}'s losses are not comparable with {A}'s (they include L2)"),
+    rows.append([Cell(_("{b}'s losses are not comparable with {a}'s (they include L2)").format(a=A, b=B)),
                  Cell(f"{B} {keras_loss.min():.3f}–{keras_loss.max():.3f}, "
                       f"{A} {fastai_loss.min():.3f}–{fastai_loss.max():.3f}"),
-                 Cell(f"{B}'s own loss minus the cross-entropy: " + diff.text(signed=True)
-                      if math.isfinite(diff.estimate) else "not run", missing=not math.isfinite(diff.estimate)),
-                 Cell("yes: the same mechanism"),
-                 Cell("not run here" if not math.isfinite(diff.estimate) else
-                      "agrees: the L2 term inflates the loss" if diff.known and diff.low > 0 else
-                      "contradicts" if diff.known and diff.high < 0 else
-                      "undecided (one seed: no interval)" if not diff.known else "undecided")])
+                 Cell(_("{b}'s own loss minus the cross-entropy: {diff}").format(b=B, diff=diff.text(signed=True))
+                      if math.isfinite(diff.estimate) else _("not run"), missing=not math.isfinite(diff.estimate)),
+                 Cell(_("yes: the same mechanism")),
+                 Cell(_("not run here") if not math.isfinite(diff.estimate) else
+                      _("agrees: the L2 term inflates the loss") if diff.known and diff.low > 0 else
+                      _("contradicts") if diff.known and diff.high < 0 else
+                      _("undecided (one seed: no interval)") if not diff.known else _("undecided"))])
 
     reach = {lib: ok.loc[ok["library"] == lib, "epochs_to_target"] for lib in (A, B)}
     def reached(lib):
         r = reach[lib].dropna()
         n = len(reach[lib])
-        return f"{lib} never" if r.empty else f"{lib} epoch {r.mean():.1f} ({len(r)} of {n} runs)"
+        return _("{entry} never").format(entry=lib) if r.empty else ngettext(
+            "{entry} epoch {epoch} ({n} of {of} run)", "{entry} epoch {epoch} ({n} of {of} runs)", n).format(
+            entry=lib, epoch=f"{r.mean():.1f}", n=len(r), of=n)
     if have:
         ra, rb = reach[A].dropna(), reach[B].dropna()
-        verdict = blocked or ("undecided (neither reached it)" if ra.empty and rb.empty else
-                              "agrees" if rb.empty or (not ra.empty and ra.mean() < rb.mean()) else
-                              "contradicts" if ra.empty or ra.mean() > rb.mean() else "undecided (a tie)")
+        # the reading's code (English), then its words: only agreeing or contradicting is descriptive
+        reading = blocked or (N_("undecided (neither reached it)") if ra.empty and rb.empty else
+                              N_("agrees") if rb.empty or (not ra.empty and ra.mean() < rb.mean()) else
+                              N_("contradicts") if ra.empty or ra.mean() > rb.mean() else N_("undecided (a tie)"))
+        verdict = reading if blocked else _(reading)
         rerun = Cell(f"{reached(A)}, {reached(B)}")
     else:
-        verdict, rerun = "not run here", Cell("not run", missing=True)
-    rows.append([Cell(f"{A} converges sooner (epochs to validation accuracy {target:g})"),
-                 Cell(f"{A} stabilises sooner (one-cycle); text, no number"), rerun,
-                 Cell(comparable), Cell(verdict + ("" if verdict.startswith(("not", "undecided")) else
-                                                   " (descriptive, no interval)"))])
-    return Table("sidebyside", "The thesis side by side: each claim of its chapter 4, the thesis's "
-                 "value (one seed, ISIC, GPU), the re-run's with its 95 % confidence interval in brackets "
-                 "(bootstrap over seeds and, paired, the validation images; steady-state time over seeds), whether they "
-                 f"are comparable, and the verdict. Chance level here is {level:.3f}; a library whose "
-                 "share of correct validation predictions (all seeds pooled, exact binomial interval) "
-                 "does not exclude it is at chance, and a gap against it is not evidence.",
-                 ["Claim (thesis, chapter 4)", "Thesis", "Re-run [95 % CI]", "Comparable?", "Verdict"],
+        reading, verdict, rerun = "not run here", _("not run here"), Cell(_("not run"), missing=True)
+    rows.append([Cell(_("{a} converges sooner (epochs to validation accuracy {target})").format(
+                     a=A, target=f"{target:g}")),
+                 Cell(_("{a} stabilises sooner (one-cycle); text, no number").format(a=A)), rerun,
+                 Cell(comparable), Cell(verdict + ("" if blocked or reading.startswith(("not", "undecided")) else
+                                                   " " + _("(descriptive, no interval)")))])
+    return Table("sidebyside", _("The thesis side by side: each claim of its chapter 4, the thesis's value (one seed, "
+                                 "ISIC, GPU), the re-run's with its 95 % confidence interval in brackets (bootstrap "
+                                 "over seeds and, paired, the validation images; steady-state time over seeds), "
+                                 "whether they are comparable, and the verdict. Chance level here is {chance}; a "
+                                 "library whose share of correct validation predictions (all seeds pooled, exact "
+                                 "binomial interval) does not exclude it is at chance, and a gap against it is not "
+                                 "evidence.").format(chance=f"{level:.3f}"),
+                 [_("Claim (thesis, chapter 4)"), _("Thesis"), _("Re-run [95 % CI]"), _("Comparable?"), _("Verdict")],
                  rows, text_cols=5)

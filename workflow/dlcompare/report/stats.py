@@ -16,6 +16,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from dlcompare.report.i18n import _
+
 LEVEL = 0.95
 
 
@@ -36,7 +38,7 @@ class Interval:
     def text(self, fmt: str = "{:.3f}", signed: bool = False) -> str:
         f = (lambda v: ("+" if v > 0 else "") + fmt.format(v)) if signed else fmt.format
         if not self.known:
-            return f"{f(self.estimate)} (n = {self.n}, no interval)"
+            return _("{estimate} (n = {n}, no interval)").format(estimate=f(self.estimate), n=self.n)
         return f"{f(self.estimate)} [{f(self.low)}, {f(self.high)}]"
 
 

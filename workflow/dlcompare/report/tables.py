@@ -213,8 +213,8 @@ def status_table(inputs: Inputs) -> Table | None:
     bad = [r for r in inputs.runs if not r.ok or r.reason]
     if not bad:
         return None
-    rows = [[Cell(r.entry), Cell(r.arch), Cell(str(r.seed), r.seed), Cell(r.status, missing=not r.ok),
-             Cell(r.reason)] for r in bad]
+    rows = [[Cell(r.entry), Cell(r.arch), Cell(str(r.seed), r.seed), Cell(_(r.status), missing=not r.ok),
+             Cell(_(r.reason) if r.reason else "")] for r in bad]      # status codes, reasons marked N_: translated
     return Table("runs-missing", _("Expected runs that did not finish or lack an artifact; they are "
                                    "left out of every mean above."),
                  [_("Entry"), _("Model"), _("Seed"), _("Status"), _("Why")], rows, 5)
@@ -392,6 +392,15 @@ CONFIG_ROWS = [
 ]
 
 
+def _recipe(library: str, entry: str, description: str | None) -> str:
+    """The configuration table's Recipe cell: a library's own recipe, or what a variant changes."""
+    if library == entry:
+        return _("base recipe")
+    if description:
+        return _("variant of {library}: {description}").format(library=library, description=description)
+    return _("variant of {library}").format(library=library)
+
+
 def config_table(inputs: Inputs) -> Table:
     """Table 4.1 as the thesis has it: one row per setting, one column per entry (library or
     variant), the same concept on the same row, with units; read from what each run resolved
@@ -408,9 +417,8 @@ def config_table(inputs: Inputs) -> Table:
               (_("Threads per job"), fmt_value(p["train"].get("threads")))]
     rows = [[Cell(key), *[Cell(value) for _ in libraries]] for key, value in shared]
     if any(plugin[e] != e for e in libraries):     # variants ran: say what each one asks
-        rows.insert(0, [Cell("Recipe"), *[Cell("base recipe" if plugin[e] == e else
-                                               f"variant of {plugin[e]}: {lookup(p, e).description}".rstrip(": "),
-                                               breakable=True) for e in libraries]])
+        rows.insert(0, [Cell(_("Recipe")), *[Cell(_recipe(plugin[e], e, lookup(p, e).description), breakable=True)
+                                             for e in libraries]])
     sections = {lib: recorded_params(inputs, lib) for lib in libraries}
     used = {lib: {"phase1", "phase2"} for lib in libraries}
     for label, get, keys in CONFIG_ROWS:
