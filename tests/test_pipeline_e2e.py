@@ -79,16 +79,21 @@ def test_snakemake_then_dvc_on_one_workspace(project, venv_env):
 
 
 def test_dvc_repro_alone_and_second_run_does_nothing(project, venv_env):
-    tiny_profile(project, libraries=("torch",))
+    tiny_profile(project, libraries=("torch",), variants=("torch_longer",), extra=TORCH_LONGER)
     first = run([exe("dvc"), "repro"], project, venv_env)
-    for stage in ("download", "clean", "split", "train@torch-resnet18-0", "report"):
+    for stage in ("download", "clean", "split", "settings@torch", "settings_variant@torch_longer",
+                  "train@torch-resnet18-0", "train_variant@torch_longer-resnet18-0", "report"):
         assert f"Running stage '{stage}'" in first.stdout
     assert (project / "reports/build/memoir.html").is_file()
+    info = json.loads((project / "results/runs/torch_longer/resnet18/seed0/run.json").read_text())
+    assert info["variant"] == "torch_longer" and info["params"]["phase2"]["epochs"] == 2
     second = run([exe("dvc"), "repro"], project, venv_env)
-    assert ran_stages(second.stdout) == {"settings@torch"}, second.stdout   # always_changed: it re-resolves
+    # always_changed: the settings re-resolve (DVC cannot see a plugin's version); nothing else runs
+    assert ran_stages(second.stdout) == {"settings@torch", "settings_variant@torch_longer"}, second.stdout
     assert "didn't change, skipping" in second.stdout
     shown = run([exe("dvc"), "metrics", "show", "--json"], project, venv_env)
     assert "results/runs/torch/resnet18/seed0/metrics.json" in shown.stdout
+    assert "results/runs/torch_longer/resnet18/seed0/metrics.json" in shown.stdout
 
 
 def test_an_unknown_library_stops_before_any_job(project, venv_env):
