@@ -22,11 +22,6 @@ from dlcompare.report.i18n import N_, _, ngettext
 from dlcompare.report.tables import fmt_seconds, split_name
 
 
-def _key(ok: pd.DataFrame) -> str:
-    """Runs are grouped by entry (a library's recipe or a variant) where the frame has one."""
-    return "entry" if "entry" in ok.columns else "library"
-
-
 # "1 model", "2 models" (never "model(s)"), in the current language
 def n_seeds(n) -> str:
     return ngettext("{n} seed", "{n} seeds", int(n)).format(n=int(n))
@@ -54,7 +49,7 @@ def both(names) -> str:
 
 
 def _stats(ok: pd.DataFrame, column: str) -> pd.DataFrame:
-    s = ok.groupby(_key(ok))[column].agg(["mean", "std", "count"]).dropna(subset=["mean"])
+    s = ok.groupby("entry")[column].agg(["mean", "std", "count"]).dropna(subset=["mean"])
     return s.sort_values("mean", ascending=False)
 
 
@@ -168,7 +163,7 @@ def time_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
     out = [_("Per epoch, {fast} trains fastest on {arch}: {a} s against {b} s for {slow} ({ratio}× as long).").format(
         fast=fast, arch=arch, a=f"{a['mean']:.2f}", b=f"{b['mean']:.2f}", slow=slow,
         ratio=f"{b['mean'] / a['mean']:.1f}") if a["mean"] > 0 else ""]
-    epochs = ok.groupby(_key(ok))["epochs"].mean()
+    epochs = ok.groupby("entry")["epochs"].mean()
     total = _stats(ok, "train_seconds").sort_values("mean")
     if epochs.nunique() > 1:
         out.append(_("The libraries ran different numbers of epochs ({epochs}), so total training time ({times}) "
@@ -183,7 +178,7 @@ def time_sentences(arch: str, ok: pd.DataFrame) -> list[str]:
 
 def target_sentence(arch: str, ok: pd.DataFrame, target: float) -> str:
     parts, never = [], []
-    for lib, sub in ok.groupby(_key(ok), sort=False):
+    for lib, sub in ok.groupby("entry", sort=False):
         reached = sub["epochs_to_target"].dropna()
         if reached.empty:
             never.append(lib)
@@ -202,7 +197,7 @@ def target_sentence(arch: str, ok: pd.DataFrame, target: float) -> str:
 
 
 def overall_sentences(ok: pd.DataFrame) -> list[str]:
-    means = ok.groupby(["arch", _key(ok)])["valid_accuracy"].mean().unstack()
+    means = ok.groupby(["arch", "entry"])["valid_accuracy"].mean().unstack()
     means = means.dropna(thresh=2)
     if len(means) < 2:
         return []
@@ -221,8 +216,8 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
     library's loss is plain cross-entropy; Keras adds its L2 penalty)."""
     if "reported_valid_loss" not in ok.columns:
         return []
-    diff = (ok["reported_valid_loss"] - ok["valid_loss"]).groupby(ok[_key(ok)]).mean().dropna()
-    core = ok.groupby(_key(ok))["valid_loss"].mean()
+    diff = (ok["reported_valid_loss"] - ok["valid_loss"]).groupby(ok["entry"]).mean().dropna()
+    core = ok.groupby("entry")["valid_loss"].mean()
     if diff.empty:
         return []
     close = [lib for lib, d in diff.items() if abs(d) <= 0.02 + 0.05 * core[lib]]
@@ -250,11 +245,11 @@ def loss_sentences(ok: pd.DataFrame, params: dict, thesis: pd.DataFrame | None) 
         out.append((_("but {entry} reports {reported} against a cross-entropy of {core} ({diff}){why}.")
                     if close and lib == apart[0] else
                     _("{entry} reports {reported} against a cross-entropy of {core} ({diff}){why}.")).format(
-            entry=lib, reported=f"{ok.loc[ok[_key(ok)] == lib, 'reported_valid_loss'].mean():.3f}",
+            entry=lib, reported=f"{ok.loc[ok['entry'] == lib, 'reported_valid_loss'].mean():.3f}",
             core=f"{core[lib]:.3f}", diff=f"{diff[lib]:+.3f}", why=why))
-    penalty = ok.groupby(_key(ok))["loss_penalty"].mean().dropna() \
+    penalty = ok.groupby("entry")["loss_penalty"].mean().dropna() \
         if "loss_penalty" in ok.columns else pd.Series(dtype=float)
-    every = ok.groupby(_key(ok))["loss_penalty_all_kernels"].mean() \
+    every = ok.groupby("entry")["loss_penalty_all_kernels"].mean() \
         if "loss_penalty_all_kernels" in ok.columns else pd.Series(dtype=float)
     for lib, value in penalty.items():
         if value > 0:
@@ -285,7 +280,7 @@ def thesis_sentences(ok: pd.DataFrame, thesis: pd.DataFrame | None, dataset: str
     out = [_("For reference, the thesis (one seed, ISIC, GPU) reported fastai ahead of Keras in validation "
              "accuracy by {gap} on average over its {n} models, and {ratio}× as many seconds per epoch for "
              "Keras as for fastai.").format(gap=f"{gap:.3f}", n=len(acc), ratio=f"{pe['keras'] / pe['fastai']:.1f}")]
-    ours = ok.groupby(["arch", _key(ok)])["valid_accuracy"].mean().unstack()
+    ours = ok.groupby(["arch", "entry"])["valid_accuracy"].mean().unstack()
     if {"fastai", "keras"} <= set(ours.columns) and ours[["fastai", "keras"]].dropna().shape[0]:
         pair = ours[["fastai", "keras"]].dropna()
         here = (pair["fastai"] - pair["keras"]).mean()
@@ -332,7 +327,7 @@ def write(runs: pd.DataFrame, params: dict, thesis: pd.DataFrame | None, n_class
         + ("" if done == expected else " " + _("Missing runs are left out of every comparison below."))]
     if ok.empty:
         return paragraphs + [_("No run finished, so there are no results to discuss yet.")]
-    finished = list(dict.fromkeys(ok[_key(ok)]))
+    finished = list(dict.fromkeys(ok["entry"]))
     if len(finished) == 1:
         m = ok["valid_accuracy"]
         paragraphs.append(_("Only {entry} has finished runs, so there is no comparison between libraries; its mean "

@@ -26,12 +26,8 @@ def chance(classes: int) -> float:
     return 1 / classes if classes else math.nan
 
 
-def _key(ok: pd.DataFrame) -> str:
-    return "entry" if "entry" in ok.columns else "library"
-
-
 def accuracy(ok: pd.DataFrame, entry: str, images: int | None) -> stats.Interval:
-    acc = ok.loc[ok[_key(ok)] == entry, "valid_accuracy"]
+    acc = ok.loc[ok["entry"] == entry, "valid_accuracy"]
     return stats.accuracy_interval(acc, images)
 
 
@@ -39,7 +35,7 @@ def chance_note(ok: pd.DataFrame, n_classes: int, images: int | None) -> dict[st
     """{entry: accuracy interval} for the entries (libraries' recipes, variants) at chance level."""
     level = chance(n_classes)
     out = {}
-    for entry in dict.fromkeys(ok[_key(ok)]):
+    for entry in dict.fromkeys(ok["entry"]):
         interval = accuracy(ok, entry, images)
         if stats.at_chance(interval, level):
             out[entry] = interval
@@ -62,7 +58,7 @@ def _direction_verdict(interval: stats.Interval, null: float, thesis_above: bool
 
 def base_recipes(ok: pd.DataFrame) -> pd.DataFrame:
     """The runs of each library's own recipe (variants left out)."""
-    return ok[ok["entry"] == ok["library"]] if "entry" in ok.columns else ok
+    return ok[ok["entry"] == ok["library"]]
 
 
 def table(ok: pd.DataFrame, thesis: pd.DataFrame | None, n_classes: int, images: int | None,
