@@ -10,7 +10,8 @@ the plugin's own library on the same model, data, augmentation and batch size.
 split written as `dlcompare split` writes one: the plugin's data pipeline with its augmentation,
 its training step, the per-epoch validation and the checkpoint of every epoch. Phase 1 is skipped
 (0 epochs) so every epoch trains the whole network; an epoch is the time between two epoch lines
-of the run's log (the line comes after the checkpoint). **bare**: the library's plain loop, no
+of the run's log (the line comes once the checkpoint is snapshotted; its write to disk, in the
+background, overlaps the next epoch, as in a real run). **bare**: the library's plain loop, no
 dlcompare (each plugin's ``bench.bare``): bare PyTorch (Dataset + DataLoader + torchvision
 transforms), plain fastai (``ImageDataLoaders.from_folder`` + ``vision_learner`` +
 ``fit_one_cycle``), plain Keras (``model.fit`` on ``tf.data`` with the same preprocessing layers);
@@ -216,9 +217,12 @@ def table(results: dict) -> str:
 def header(cfg) -> str:
     import platform
 
+    from dlcompare.host.machine import cpu_model, vector_isa
+
     return (f"{cfg.arch}, {cfg.size} px, batch {cfg.batch}, {cfg.images} train + {cfg.valid} valid images, "
             f"{cfg.device}, {cfg.threads} threads, {cfg.workers} workers, {cfg.precision}; "
-            f"warm-up epoch + {cfg.epochs} steady; {platform.node()} ({os.cpu_count()} CPUs), "
+            f"warm-up epoch + {cfg.epochs} steady; {platform.node()}: {cpu_model()} ({vector_isa() or 'no SIMD flags'}), "
+            f"{os.cpu_count()} CPUs, "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 
 

@@ -125,3 +125,99 @@ def test_stop_after_exits_like_a_kill(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         train(make_run(tmp_path))
     assert exits == [ledger_mod.STOP_EXIT_CODE] and (tmp_path / "ckpt" / ledger_mod.STATE).is_file()
+
+
+def test_a_snapshot_save_is_written_in_the_background_and_committed_after_it(tmp_path):
+    """save(path) may return a writer: the Ledger runs it in a thread, and state.json names the
+    new file only once the write is done; what the plugin keeps is copied at record time."""
+    import threading
+
+    run = make_run(tmp_path)
+    ledger = Ledger(run)
+    release, threads = threading.Event(), []
+    kept = {"rows": [1]}
+
+    def save(path):
+        snapshot = b"epoch-state"
+
+        def write():
+            threads.append(threading.current_thread().name)
+            release.wait(10)
+            path.write_bytes(snapshot)
+        return write
+
+    common = dict(valid_loss=0.5, valid_accuracy=0.5, images=8, train_seconds=0.1, seconds=0.1)
+    ledger.record("phase1", 1, 2, train_loss=1.0, save=lambda path: path.write_bytes(b"first"), **common)
+    ledger.record("phase1", 2, 2, train_loss=1.0, save=save, keep=kept, **common)
+    kept["rows"].append(2)                       # the plugin goes on changing its own list
+    state_file = tmp_path / "ckpt" / ledger_mod.STATE
+    assert json.loads(state_file.read_text())["epoch"] == 1   # not committed while writing
+    release.set()
+    ledger.wait()
+    state = json.loads(state_file.read_text())
+    assert (state["epoch"], state["kept"]) == (2, {"rows": [1]}) and threads == ["dlcompare-checkpoint"]
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["phase1-epoch2.ckpt", ledger_mod.STATE]
+    assert state["sha256"] == ledger_mod.sha256(tmp_path / "ckpt" / "phase1-epoch2.ckpt")
+
+
+def test_a_failed_background_write_is_raised_and_keeps_the_last_checkpoint(tmp_path):
+    run = make_run(tmp_path)
+    ledger = Ledger(run)
+    common = dict(valid_loss=0.5, valid_accuracy=0.5, images=8, train_seconds=0.1, seconds=0.1)
+    ledger.record("phase1", 1, 2, train_loss=1.0, save=lambda path: path.write_bytes(b"first"), **common)
+
+    def save(path):
+        def write():
+            path.write_bytes(b"half")
+            raise OSError(28, "No space left on device")
+        return write
+
+    ledger.record("phase1", 2, 2, train_loss=1.0, save=save, **common)
+    with pytest.raises(OSError, match="No space left"):
+        ledger.finish({"valid": np.full((3, 2), 0.5)}, 0.5, library_version="1", versions={},
+                      param_count=1, peak_memory_mb=None)
+    state = json.loads((tmp_path / "ckpt" / ledger_mod.STATE).read_text())
+    assert state["epoch"] == 1
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["phase1-epoch1.ckpt", ledger_mod.STATE]
+    assert not (run.out_dir / "run.json").exists()
+
+
+def test_a_run_checkpointed_in_the_background_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """The simulated kill (os._exit, which ends every thread) comes only after the pending write
+    is committed, so the resume point is the epoch just trained."""
+    import time
+
+    at_stop = []
+
+    def stop(code):
+        at_stop.append(json.loads((tmp_path / "ckpt" / ledger_mod.STATE).read_text())["epoch"])
+        raise SystemExit(code)
+
+    monkeypatch.setenv(ledger_mod.ENV_STOP_AFTER, "2")
+    monkeypatch.setattr(ledger_mod, "stop", stop)
+
+    def slow_write(path, snapshot):
+        def write():
+            time.sleep(0.3)
+            path.write_bytes(pickle.dumps(snapshot))
+        return write
+
+    def background_train(run):
+        state = {"w": 0}
+        ledger = Ledger(run)
+        state.update(ledger.restore(lambda path: pickle.loads(path.read_bytes())) or {})
+        for phase, epochs in (("phase1", 2), ("phase2", 1)):
+            for epoch in ledger.epochs(phase, epochs):
+                state["w"] += 1
+                ledger.record(phase, epoch, epochs, train_loss=1.0, valid_loss=0.5, valid_accuracy=0.5,
+                              images=8, train_seconds=0.1, seconds=0.2,
+                              save=lambda path, s=dict(state): slow_write(path, s))
+        return state
+
+    with pytest.raises(SystemExit):
+        background_train(make_run(tmp_path))
+    assert at_stop == [2]
+    monkeypatch.delenv(ledger_mod.ENV_STOP_AFTER)
+    lines = []
+    assert background_train(make_run(tmp_path, lines=lines)) == {"w": 3}
+    assert "toy/linear/seed0: resuming after phase1 epoch 2" in lines

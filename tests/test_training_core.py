@@ -62,6 +62,7 @@ def test_a_run_is_published_whole_with_metrics(project):
     # the core records the machine the run trained on, whatever the plugin wrote
     host = json.loads((final / glossary.RUN_INFO).read_text())["host"]
     assert host["cores"] == os.cpu_count() and host["threads_per_job"] and host["cpu"] and host["os"]
+    assert "cpu_isa" in host
 
 
 class CrashAfter(ReferenceTrainer):
@@ -306,3 +307,13 @@ def test_several_gpus_and_no_cuda_visible_devices_the_run_claims_a_free_one(proj
     assert any("claimed GPU 1 of 3" in line for line in lines)
     assert any("training on cuda:0 (GPU 1)" in line for line in lines)
     other.close()
+
+
+def test_vector_isa_names_the_widest_extension():
+    """run.json's host.cpu_isa: TensorFlow's and PyTorch's CPU kernels choose their path by it."""
+    from dlcompare.host.machine import vector_isa
+
+    assert vector_isa({"sse2", "avx", "avx2", "avx512f", "avx512_bf16"}) == "AVX-512/BF16"
+    assert vector_isa({"avx", "avx2", "fma"}) == "AVX2"
+    assert vector_isa({"fp", "asimd"}) == "NEON"
+    assert vector_isa({"sse2"}) is None

@@ -8,8 +8,8 @@ from __future__ import annotations
 import fastai
 import numpy as np
 import torch
-from fastai.learner import load_model, save_model
-from fastai.torch_core import set_seed
+from fastai.learner import load_model
+from fastai.torch_core import get_model, set_seed
 
 from dlcompare import PHASES, Ledger, Run, timed
 from dlcompare.kit import torch_runtime, weights
@@ -43,6 +43,12 @@ def _lists(state):
 
 def _tuples(state):
     return tuple(_tuples(s) for s in state) if isinstance(state, list) else state
+
+
+def learner_state(learn) -> dict:
+    """What ``fastai.learner.save_model(with_opt=True)`` writes (so ``load_model`` reads it back):
+    the model's and the optimizer's state dicts."""
+    return {"model": get_model(learn.model).state_dict(), "opt": learn.opt.state_dict()}
 
 
 def precision_name(run: Run) -> str:
@@ -112,7 +118,7 @@ def train(run: Run, device: torch.device) -> None:
             ledger.record(phase, row["epoch"], epochs, train_loss=row["train_loss"],
                           valid_loss=row["valid_loss"], valid_accuracy=row["valid_accuracy"],
                           images=images, train_seconds=train_seconds, seconds=row["seconds"],
-                          save=lambda path: save_model(path, learn.model, learn.opt, with_opt=True),
+                          save=lambda path: torch_runtime.save_later(learner_state(learn), path),
                           keep={"lr_find": lr_finds, "observed": observed, "smooth_loss": smooth_loss,
                                 "rng": rng_state(dls.train)})
 

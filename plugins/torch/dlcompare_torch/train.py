@@ -109,10 +109,10 @@ def train(run: Run, device: torch.device) -> None:
             engine.scaler.load_state_dict(restored["scaler"])
 
         def save(path, optimizer=optimizer, scheduler=scheduler):
-            torch.save({"model": engine.net.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                        "scaler": engine.scaler.state_dict(),
-                        "rng": torch_runtime.rng_state(train_loader.generator)}, path)
+            return torch_runtime.save_later({
+                "model": engine.net.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": engine.scaler.state_dict(), "rng": torch_runtime.rng_state(train_loader.generator)}, path)
 
         for epoch in ledger.epochs(phase, epochs):
             start = time.perf_counter()

@@ -1,5 +1,7 @@
 """The machine a run trained on, recorded in run.json ``host`` so the memoir's provenance says
-where its numbers came from (CPU model, cores, threads per job, RAM, OS, GPU name and driver)."""
+where its numbers came from (CPU model and vector extensions, cores, threads per job, RAM, OS, GPU
+name and driver). The vector extensions matter: TensorFlow's CPU kernels (oneDNN) and PyTorch's
+pick their code path by them, so one model's epoch time differs several-fold between CPUs."""
 
 from __future__ import annotations
 
@@ -19,6 +21,28 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (Linux; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith(("flags", "features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+VECTOR_ISAS = (("AVX-512/BF16", {"avx512f", "avx512_bf16"}), ("AVX-512", {"avx512f"}),
+               ("AVX2", {"avx2"}), ("AVX", {"avx"}), ("NEON", {"asimd"}))
+
+
+def vector_isa(flags: set[str] | None = None) -> str | None:
+    """The widest SIMD extension the CPU has (x86's AVX family, Arm's NEON), or None."""
+    flags = cpu_flags() if flags is None else flags
+    return next((name for name, needs in VECTOR_ISAS if needs <= flags), None)
 
 
 def ram_gib() -> float | None:
@@ -50,7 +74,7 @@ def gpu() -> dict:
 
 
 def describe(device: str, threads: int | None) -> dict:
-    host = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads_per_job": threads,
+    host = {"cpu": cpu_model(), "cpu_isa": vector_isa(), "cores": os.cpu_count(), "threads_per_job": threads,
             "ram_gib": ram_gib(), "os": os_name(), "python": platform.python_version()}
     if device.startswith("cuda"):
         host.update(gpu())

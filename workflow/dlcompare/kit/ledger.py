@@ -2,6 +2,14 @@
 the run.json a run finishes with. A plugin supplies only its library's parts: a function that
 saves its state to a path, one that loads it back, its per-epoch training and its predictions.
 
+A plugin's save function may instead take a snapshot of its state (copies in memory, which the
+next batches cannot change) and return the function that writes that snapshot: the Ledger then
+runs the write in a background thread while the next epoch trains, and commits the checkpoint
+(rename, sha256, state.json) only when the write has finished. One write is pending at a time;
+it is waited for before the next checkpoint, before the simulated kill and by ``finish``, and its
+error, if any, is raised there. On a GPU an epoch of the thesis's data lasts about as long as
+writing a resnet50's model and Adam state, so the write would otherwise double the epoch.
+
 Checkpoint layout in ``run.checkpoint_dir``: ``<phase>-epoch<k>.ckpt`` (written by the plugin's
 save function) and ``state.json``, replaced atomically after it, naming that file with its
 sha256, the fingerprint of the run's settings, the history so far, the throughput counters,
@@ -12,11 +20,14 @@ or `dlcompare train --fresh`), never a silent restart nor a fault of the plugin.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import random
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -33,7 +44,9 @@ SUFFIX = ".ckpt"
 ENV_STOP_AFTER = "DLCOMPARE_STOP_AFTER_EPOCHS"
 STOP_EXIT_CODE = 75
 
-Save = Callable[[Path], None]     # write the library's state (model, optimizer, RNGs) to a path
+# Write the library's state (model, optimizer, RNGs) to a path; or snapshot it and return the
+# function that writes the snapshot to that path (run in the background).
+Save = Callable[[Path], "Callable[[], None] | None"]
 Load = Callable[[Path], Any]      # read it back (returns whatever the plugin needs later)
 
 
@@ -106,6 +119,7 @@ class Ledger:
         self._warm = False            # has this process trained an epoch yet?
         self._stop_after = int(os.environ.get(ENV_STOP_AFTER) or 0)
         self._saved = 0
+        self._pending: _Background | None = None   # the checkpoint being written
         self._read_checkpoint()
 
     # -- resuming ---------------------------------------------------------------------------
@@ -208,22 +222,48 @@ class Ledger:
                            seconds=row["seconds"])
         self._saved += 1
         if self._stop_after and self._saved >= self._stop_after:
+            self.wait()
             self.run.log(f"{self.run.prefix}: stopping after {self._saved} epoch(s) ({ENV_STOP_AFTER})")
             stop(STOP_EXIT_CODE)
         return row
 
     def _checkpoint(self, phase: str, epoch: int, save: Save) -> None:
+        self.wait()
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"{phase}-epoch{epoch}{SUFFIX}"
-        with atomic.atomic_path(self.directory / name) as tmp:
-            save(tmp)
-        atomic.write_json(self.directory / STATE, {
-            "fingerprint": self.key, "phase": phase, "epoch": epoch, "file": name,
-            "sha256": sha256(self.directory / name), "history": self.history,
-            "counters": self.counters, "rng": _rng_state(), "kept": self.kept})
-        for old in self.directory.glob(f"*{SUFFIX}"):
-            if old.name != name:
-                old.unlink(missing_ok=True)
+        # state.json as of this epoch (a JSON copy: the plugin may change what it asked to keep)
+        state = json.loads(json.dumps({
+            "fingerprint": self.key, "phase": phase, "epoch": epoch, "file": name, "sha256": None,
+            "history": self.history, "counters": self.counters, "rng": _rng_state(), "kept": self.kept}))
+        staged = contextlib.ExitStack()
+        tmp = staged.enter_context(atomic.atomic_path(self.directory / name))
+        try:
+            write = save(tmp)
+            write = write if callable(write) else None   # e.g. Path.write_bytes returns a count
+        except BaseException:
+            staged.__exit__(*sys.exc_info())
+            raise
+
+        def commit() -> None:
+            with staged:                      # renames the file into place, or removes it on error
+                if write is not None:
+                    write()
+            state["sha256"] = sha256(self.directory / name)
+            atomic.write_json(self.directory / STATE, state)
+            for old in self.directory.glob(f"*{SUFFIX}"):
+                if old.name != name:
+                    old.unlink(missing_ok=True)
+
+        if write is None:
+            commit()
+        else:
+            self._pending = _Background(commit)
+
+    def wait(self) -> None:
+        """Wait for the checkpoint being written in the background; raise its error, if any."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.join()
 
     # -- the end ----------------------------------------------------------------------------
 
@@ -231,6 +271,7 @@ class Ledger:
                versions: dict, param_count: int, peak_memory_mb: float | None,
                extras: dict | None = None) -> None:
         """Write the probabilities, history.csv and run.json with every derived field."""
+        self.wait()
         run = self.run
         for split, p in probs.items():
             run.save_probabilities(split, np.asarray(p))
@@ -248,6 +289,26 @@ class Ledger:
             "resumed_after": {"phase": self.done[0], "epoch": self.done[1]} if self.done[0] else None,
             "extras": extras or {},
         })
+
+
+class _Background:
+    """One function in a thread of its own; :meth:`join` re-raises what it raised."""
+
+    def __init__(self, function: Callable[[], None]):
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(function,), name="dlcompare-checkpoint")
+        self.thread.start()
+
+    def _run(self, function: Callable[[], None]) -> None:
+        try:
+            function()
+        except BaseException as exc:   # noqa: BLE001 (handed to the training thread)
+            self.error = exc
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def stop(code: int) -> None:

@@ -71,6 +71,18 @@ def amp_dtype(device, precision: str):
     return torch.bfloat16
 
 
+def save_later(state, path):
+    """What a save function returns to ``ledger.record`` for a background write: ``state`` (state
+    dicts, RNG states) deep-copied now, tensors cloned where they are (on the GPU a device copy,
+    no transfer), and the function that ``torch.save``s the copy to ``path``."""
+    import copy
+
+    import torch
+
+    snapshot = copy.deepcopy(state)
+    return lambda: torch.save(snapshot, path)
+
+
 def rng_state(generator=None) -> dict:
     """torch's (and CUDA's) RNG states, and a loader generator's, for a checkpoint."""
     import torch

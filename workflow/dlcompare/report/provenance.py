@@ -92,7 +92,7 @@ def hosts(inputs: Inputs) -> list[dict]:
 def _machine(host: dict, gpu_used: bool) -> str:
     ram = _("{n} GiB RAM").format(n=f"{host['ram_gib']:g}") if host.get("ram_gib") else _("RAM unknown")
     text = _("{cpu}, {cores} cores, {threads} threads per job, {ram}, {os}").format(
-        cpu=host.get('cpu', '?'), cores=host.get('cores', '?'), threads=host.get('threads_per_job', '?'),
+        cpu=host.get('cpu', '?') + (f" ({host['cpu_isa']})" if host.get('cpu_isa') else ""), cores=host.get('cores', '?'), threads=host.get('threads_per_job', '?'),
         ram=ram, os=host.get('os', '?'))
     if gpu_used:
         text += "; " + _("GPU {gpu} (driver {driver})").format(gpu=host.get('gpu', _('unknown')),
