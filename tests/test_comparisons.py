@@ -160,3 +160,20 @@ def test_ablation_table_answers_each_question_with_its_pair():
     acc = study.pair("keras_onecycle", "fastai", "resnet18", C.ACCURACY)
     assert table.rows[0][2].text == "keras_onecycle vs fastai" and table.rows[0][6].text == C.verdict_text(acc)
     assert table.rows[0][4].text == C.interval_text(acc)
+
+
+def test_an_accuracy_difference_interval_stays_within_plus_minus_one():
+    """Two seeds of a near-perfect and a near-chance entry, one seed far off: the t interval (1
+    degree of freedom) would reach past +1; the difference of two accuracies cannot."""
+    rng = np.random.default_rng(3)
+    difficulty = rng.normal(0, 1, 300)
+    a = runs(rng, 8.0, 2, difficulty, entry="a", seed_sd=3.0)
+    b = runs(rng, 0.5, 2, difficulty, entry="b", seed_sd=1.5)
+    study = C.compare([a, b], 300, CLASSES)
+    gap = study.pair("a", "b", "resnet18", C.ACCURACY)
+    unclipped = C.t_interval(gap.estimate, C.spread([(1.0, study.boot[("a", "resnet18", "accuracy")]),
+                                                     (-1.0, study.boot[("b", "resnet18", "accuracy")])], 300),
+                             gap.level, 2)
+    assert unclipped.high > 1.0                       # the case this test is about
+    assert -1.0 <= gap.interval.low and gap.interval.high == 1.0
+    assert study.pair("b", "a", "resnet18", C.ACCURACY).interval.low == -1.0

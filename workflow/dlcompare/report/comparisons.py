@@ -375,7 +375,10 @@ def compare(found: list[Sample], n_images: int, n_classes: int, entries: list[st
         for c, p_adj in zip(family, adjusted):
             c.p_adjusted = float(p_adj)
             c.level = 1 - (ALPHA * c.p / p_adj if p_adj > 0 else ALPHA / len(family))
-            c.interval = t_interval(c.estimate, spreads[id(c)], c.level, c.interval.n)
+            c.interval = iv = t_interval(c.estimate, spreads[id(c)], c.level, c.interval.n)
+            # a difference of two means in [low, high] lies in [low - high, high - low] (accuracy:
+            # +-1); a t interval on few seeds can reach past it. Clipping never moves a bound across 0.
+            iv.low, iv.high = max(iv.low, m.low - m.high), min(iv.high, m.high - m.low)
             c.verdict = verdict(c)
     return Study(order, summaries, comparisons, chance, n_images, draws, boot, at)
 
@@ -456,7 +459,8 @@ def pairwise_caption(s: Study) -> str:
              "behind, not separated) reads only that interval. P(A better) is the probability that a random run "
              "of A beats a random run of B (rliable). The seeds' share says where the uncertainty comes from: "
              "near 100 % more seeds would narrow the interval, near 0 % more validation images.").format(
-        images=s.images, draws=s.draws)
+        images=s.images, draws=s.draws) + " " + _("Accuracy intervals stop at ±1, the most two accuracies "
+                                                  "can differ by (with few seeds a t interval reaches past it).")
 
 
 def entries_table(s: Study) -> Table | None:
