@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -435,8 +436,15 @@ def test_cli_run_killed_with_sigkill_resumes(tmp_path):
     cmd = [os.path.join(os.path.dirname(sys.executable), "dlcompare"), "train",
            "--library", "torch", "--arch", "resnet18", "--seed", "0"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    state = tmp_path / "results" / "checkpoints" / "torch" / "resnet18" / "seed0" / "state.json"
     for line in proc.stdout:
         if "phase2 epoch 1/3" in line:
+            # the line comes when the epoch is done; its checkpoint is written in the background
+            # and committed (state.json) once complete: kill right after that
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and '"phase": "phase2"' not in (
+                    state.read_text() if state.is_file() else ""):
+                time.sleep(0.01)
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait()
