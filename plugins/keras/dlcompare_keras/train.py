@@ -174,7 +174,7 @@ def _train(run: Run, cfg: dict, keras) -> None:
             start = time.perf_counter()
             with ledger.bar(phase, epoch, epochs, feeder.steps_per_epoch) as advance:
                 began = time.perf_counter()
-                fit = model.fit(feeder.train(index, epoch), epochs=1, verbose=0,
+                fit = model.fit(feeder.train(index, epoch), epochs=1, verbose=0, shuffle=False,   # Feeder shuffles
                                 callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs=None: advance())])
                 seconds = time.perf_counter() - began
             train_loss = float(fit.history["loss"][-1])
