@@ -98,7 +98,8 @@ def build_model(run: Run, cfg: dict):
 def save_variables(path, model, optimizer, keras):
     """Every model variable (weights, BatchNorm statistics, Dropout seed states) and optimizer
     variable (step count, Adam moments), copied now; returns the function that writes them into
-    one .npz at ``path`` (the Ledger runs it in the background while the next epoch trains)."""
+    one .npz at ``path`` (the Ledger runs it in the background while the next epoch trains).
+    ``np.array`` copies on every backend (torch's ``convert_to_numpy`` shares a CPU tensor's memory)."""
     arrays = {f"model_{i}": np.array(keras.ops.convert_to_numpy(v)) for i, v in enumerate(model.variables)}
     arrays.update({f"optimizer_{i}": np.array(keras.ops.convert_to_numpy(v))
                    for i, v in enumerate(optimizer.variables)})
@@ -161,8 +162,7 @@ def _train(run: Run, cfg: dict, keras) -> None:
         model.compile(optimizer=optimizer, loss=loss)   # again at every change of trainable layers
         # Build the optimizer (and a mixed-precision loss-scale wrapper) now: left to Keras, its
         # variables are created inside the first traced step, and TensorFlow then traces the whole
-        # step a second time (about 4 s per phase on
-        # the 2-core machine).
+        # step a second time (about 4 s per phase on the 2-core machine).
         model.optimizer.build(model.trainable_variables)
         if ledger.resuming(phase):
             try:

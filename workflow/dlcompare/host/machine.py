@@ -11,28 +11,26 @@ import shutil
 import subprocess
 
 
-def cpu_model() -> str:
-    """``model name`` from /proc/cpuinfo (Linux); platform's guess elsewhere."""
+def _cpuinfo(*keys: str) -> str | None:
+    """The first /proc/cpuinfo value whose key starts with one of ``keys`` (Linux; None elsewhere)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                if line.lower().startswith("model name"):
+                if line.lower().startswith(keys):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    """``model name`` from /proc/cpuinfo (Linux); platform's guess elsewhere."""
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (Linux; empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.lower().startswith(("flags", "features")):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    """The CPU's feature flags (x86 ``flags``, Arm ``Features``) from /proc/cpuinfo."""
+    return set((_cpuinfo("flags", "features") or "").split())
 
 
 VECTOR_ISAS = (("AVX-512/BF16", {"avx512f", "avx512_bf16"}), ("AVX-512", {"avx512f"}),
