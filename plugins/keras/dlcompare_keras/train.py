@@ -58,9 +58,11 @@ def train(run: Run) -> None:
     elif cfg["backend"] == "torch":
         import torch
 
+        from dlcompare.kit import torch_runtime
+
         torch.set_num_threads(run.threads)
         if run.device == "cpu":
-            torch.use_deterministic_algorithms(True)
+            torch_runtime.deterministic()
     policy = env.precision_policy(getattr(run, "precision", "fp32"), run.device)
     keras.mixed_precision.set_dtype_policy(policy)
     try:
@@ -97,14 +99,15 @@ def build_model(run: Run, cfg: dict):
 
 def save_variables(path, model, optimizer, keras):
     """Every model variable (weights, BatchNorm statistics, Dropout seed states) and optimizer
-    variable (step count, Adam moments), copied now; returns the function that writes them into
-    one .npz at ``path`` (the Ledger runs it in the background while the next epoch trains).
-    ``np.array`` copies on every backend (torch's ``convert_to_numpy`` shares a CPU tensor's memory)."""
-    arrays = {f"model_{i}": np.array(keras.ops.convert_to_numpy(v)) for i, v in enumerate(model.variables)}
-    arrays.update({f"optimizer_{i}": np.array(keras.ops.convert_to_numpy(v))
-                   for i, v in enumerate(optimizer.variables)})
+    variable (step count, Adam moments), snapshotted now with ``keras.ops.copy`` (on TensorFlow a
+    read, which TensorFlow keeps intact when the variable is next updated; on torch a clone: 0.01 s
+    for resnet18); returns the function that converts them to NumPy and writes one .npz at
+    ``path`` (the Ledger runs it in the background while the next epoch trains)."""
+    tensors = {f"model_{i}": keras.ops.copy(v) for i, v in enumerate(model.variables)}
+    tensors.update({f"optimizer_{i}": keras.ops.copy(v) for i, v in enumerate(optimizer.variables)})
 
     def write() -> None:
+        arrays = {name: np.asarray(keras.ops.convert_to_numpy(t)) for name, t in tensors.items()}
         with open(path, "wb") as fh:
             np.savez(fh, **arrays)
     return write

@@ -328,6 +328,19 @@ def test_only_the_training_set_is_shuffled_and_augmented(arrays):
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(plain, other))
 
 
+def test_the_reused_pipeline_gives_each_epoch_what_a_new_one_would(arrays):
+    """One pipeline per run, its order and the layers' random states set each epoch: epoch 2 after
+    epoch 1 (or after another phase) is what a fresh Feeder (a resumed run) gives for epoch 2."""
+    feeder = data.Feeder(arrays, 8, seed=3, augment=DEFAULTS["augment"])
+    batches(feeder.train(0, 1))
+    batches(feeder.train(1, 5))
+    for phase, epoch in ((0, 2), (1, 1)):
+        fresh = batches(data.Feeder(arrays, 8, seed=3, augment=DEFAULTS["augment"]).train(phase, epoch))
+        reused = batches(feeder.train(phase, epoch))
+        assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(fresh, reused))
+    assert feeder.train(0, 3) is feeder.train(0, 4)                  # built once: nothing traced again
+
+
 def test_nothing_retraces_between_epochs_or_on_the_short_last_batch(arrays):
     """Training batches all have one shape (the short last one is dropped) and evaluation batches
     are padded to it, so each of Keras's step functions is traced once per compile."""
@@ -372,14 +385,18 @@ def test_checkpoint_variables_round_trip(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     optimizer = keras.optimizers.Adam()
     optimizer.build(model.trainable_variables)
-    initial = keras.ops.convert_to_numpy(model.variables[0])
+    initial = [np.array(keras.ops.convert_to_numpy(v)) for v in model.variables + optimizer.variables]
     write = save_variables(tmp_path / "v.npz", model, optimizer, keras)
-    model.variables[0].assign(np.ones((3, 2)))   # training goes on before the write
+    # training goes on before the write: an optimizer step updates every variable in place
+    optimizer.apply([np.ones((3, 2), "float32"), np.ones(2, "float32")], model.trainable_variables)
+    model.variables[0].assign(np.ones((3, 2)))
+    assert not np.array_equal(keras.ops.convert_to_numpy(model.variables[1]), initial[1])
     write()
     saved = load_variables(tmp_path / "v.npz")
     assert [v.shape for v in saved["model"]] == [(3, 2), (2,)]
     assert len(saved["optimizer"]) == len(optimizer.variables)
-    assert np.array_equal(saved["model"][0], initial)   # the values at save time
+    for value, before in zip(saved["model"] + saved["optimizer"], initial):
+        assert np.array_equal(value, before)            # the values at save time
     with pytest.raises(ValueError, match="saved values"):
         assign([keras.Variable(np.zeros(3))], saved["model"], "model")
 
