@@ -116,7 +116,7 @@ class Ledger:
         self.kept: dict = {}          # the plugin's JSON state of the last checkpoint
         self.done: tuple[str | None, int] = (None, 0)
         self._state: dict | None = None
-        self._warm = False            # has this process trained an epoch yet?
+        self._warm: set[str] = set()  # the phases this process has trained an epoch of
         self._stop_after = int(os.environ.get(ENV_STOP_AFTER) or 0)
         self._saved = 0
         self._pending: _Background | None = None   # the checkpoint being written
@@ -196,8 +196,10 @@ class Ledger:
         """Log one finished epoch, append its history row, count its throughput and checkpoint it.
 
         ``train_seconds`` is the time in training steps, ``seconds`` the whole epoch (with
-        validation). The first epoch a process trains is its warm-up. A non-finite loss stops the
-        run before it is checkpointed, so the last good checkpoint stays the resume point.
+        validation). The first epoch a process trains in each phase is that phase's warm-up (the
+        model is rebuilt, retraced or recompiled there: Keras recompiles at the unfreeze), left
+        out of the steady-state rate for every library alike. A non-finite loss stops the run
+        before it is checkpointed, so the last good checkpoint stays the resume point.
         """
         row = {"epoch": epoch, "phase": phase, "train_loss": float(train_loss),
                "valid_loss": float(valid_loss), "valid_accuracy": float(valid_accuracy),
@@ -210,10 +212,10 @@ class Ledger:
         c = self.counters
         c["train_images"] += int(images)
         c["train_seconds"] += float(train_seconds)
-        if not self._warm:
+        if phase not in self._warm:
             c["warmup_images"] += int(images)
             c["warmup_seconds"] += float(train_seconds)
-            self._warm = True
+            self._warm.add(phase)
         self.history.append(row)
         self.kept = dict(keep or {})
         self._checkpoint(phase, epoch, save)
