@@ -19,7 +19,12 @@ each validates once per epoch and saves nothing.
 
 The first epoch (warm-up: model build, tracing, autotuning, loader start) is reported apart from
 the steady state (the median of the later epochs). Each library runs in a subprocess of its own
-(TensorFlow and torchvision do not share a process well); ``--json`` keeps the raw figures.
+(TensorFlow and torchvision do not share a process well), the plugin first (its thread settings
+are a run's), so the bare loop's first warm-up comes after the libraries are loaded. ``--rounds``
+repeats plugin then bare in that process: a shared or virtual machine's speed drifts by 10-20 %
+over minutes, so each round's plugin/bare ratio is taken from two loops run back to back, and the
+table gives the median round (steady seconds, ratios) and the ratios' range; ``--json`` keeps
+every figure.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--valid", type=int, default=128, help="validation images (one pass per epoch)")
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=3, help="steady-state epochs after the warm-up epoch")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="plugin-then-bare rounds per library (the table gives their median)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0, help="train.workers (loader workers)")
@@ -68,6 +75,8 @@ def parse(argv=None) -> argparse.Namespace:
         parser.error(f"--loops must name plugin, bare or both, not {cfg.loops!r}")
     if cfg.epochs < 1:
         parser.error("--epochs must be at least 1 (the steady state needs an epoch after the warm-up)")
+    if cfg.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if cfg.images < cfg.batch:
         parser.error(f"--images ({cfg.images}) must be at least --batch ({cfg.batch})")
     return cfg
@@ -166,16 +175,37 @@ def measure_bare(cfg, workdir: Path) -> dict:
 
 
 def worker(cfg) -> dict:
-    """Both measurements of one library, in this process (the plugin's run first, so TensorFlow's
-    thread settings are the run's)."""
+    """Both measurements of one library, ``cfg.rounds`` times, in this process (the plugin's run
+    first, so TensorFlow's thread settings are the run's)."""
+    rounds = {kind: [] for kind in cfg.kinds}
     with tempfile.TemporaryDirectory(prefix=f"dlcompare-bench-{cfg.worker}-") as tmp:
         workdir = Path(tmp)
-        out = {"plugin": measure_plugin(cfg, workdir)} if "plugin" in cfg.kinds else {}
-        if "bare" in cfg.kinds:
-            if "plugin" not in cfg.kinds:
-                project(cfg, workdir)            # the split the bare loop reads
-            out["bare"] = measure_bare(cfg, workdir)
-        return out
+        for _ in range(cfg.rounds):
+            if "plugin" in cfg.kinds:
+                rounds["plugin"].append(measure_plugin(cfg, workdir))
+            if "bare" in cfg.kinds:
+                if "plugin" not in cfg.kinds:
+                    project(cfg, workdir)            # the split the bare loop reads
+                rounds["bare"].append(measure_bare(cfg, workdir))
+    return combine(rounds)
+
+
+def combine(rounds: dict) -> dict:
+    """Per loop: the first round's warm-up and epochs, the median round's steady state and every
+    round's; with both loops, each round's plugin/bare throughput ratio (back-to-back runs)."""
+    out = {}
+    for kind, runs in rounds.items():
+        out[kind] = {"images": runs[0]["images"]}
+        for clock in ("wall", "cpu"):
+            steady = [r[clock]["steady_s"] for r in runs]
+            median = statistics.median(steady)
+            out[kind][clock] = {**runs[0][clock], "steady_s": median, "rounds": steady,
+                                "images_per_s": runs[0]["images"] / median if median > 0 else float("nan")}
+    if "plugin" in rounds and "bare" in rounds:
+        out["ratio"] = {clock: [b[clock]["steady_s"] / p[clock]["steady_s"]
+                                for p, b in zip(rounds["plugin"], rounds["bare"])]
+                        for clock in ("wall", "cpu")}
+    return out
 
 
 def run_library(cfg, library: str, argv: list[str]) -> dict:
@@ -189,10 +219,11 @@ def run_library(cfg, library: str, argv: list[str]) -> dict:
 
 def table(results: dict) -> str:
     """One row per (library, loop): warm-up and steady-state seconds per epoch (wall and CPU),
-    images/second, the plugin's throughput over its bare loop's, and how much slower than the
-    torch plugin each plugin's steady-state epoch is."""
+    images/second, the plugin's throughput over its bare loop's (the median of the rounds' ratios,
+    their range beside it), and how much slower than the torch plugin each plugin's steady-state
+    epoch is."""
     head = (f"{'library':<8}{'loop':<8}{'warm-up s':>10}{'steady s':>10}{'images/s':>10}{'plugin/bare':>12}"
-            f"{'x torch':>9} |{'CPU s':>8}{'images/CPU-s':>14}{'plugin/bare':>12}{'x torch':>9}")
+            f"{'range':>11}{'x torch':>9} |{'CPU s':>8}{'images/CPU-s':>14}{'plugin/bare':>12}{'x torch':>9}")
     lines = [head, "-" * len(head)]
     torch_plugin = results.get("torch", {}).get("plugin")
     for library, result in results.items():
@@ -202,12 +233,14 @@ def table(results: dict) -> str:
         for kind in [k for k in KINDS if k in result]:
             row = f"{library:<8}{kind:<8}"
             for clock in ("wall", "cpu"):
-                r, bare = result[kind][clock], result.get("bare", {}).get(clock)
-                ratio = f"{r['images_per_s'] / bare['images_per_s']:.2f}" if kind == "plugin" and bare else ""
+                r, ratios = result[kind][clock], result.get("ratio", {}).get(clock)
+                ratio = f"{statistics.median(ratios):.2f}" if kind == "plugin" and ratios else ""
+                spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if kind == "plugin" and ratios else ""
                 slower = (f"{r['steady_s'] / torch_plugin[clock]['steady_s']:.2f}"
                           if kind == "plugin" and torch_plugin and library != "torch" else "")
                 if clock == "wall":
-                    row += f"{r['warmup_s']:>10.1f}{r['steady_s']:>10.2f}{r['images_per_s']:>10.1f}{ratio:>12}{slower:>9} |"
+                    row += (f"{r['warmup_s']:>10.1f}{r['steady_s']:>10.2f}{r['images_per_s']:>10.1f}{ratio:>12}"
+                            f"{spread:>11}{slower:>9} |")
                 else:
                     row += f"{r['steady_s']:>8.2f}{r['images_per_s']:>14.1f}{ratio:>12}{slower:>9}"
             lines.append(row)
@@ -221,7 +254,7 @@ def header(cfg) -> str:
 
     return (f"{cfg.arch}, {cfg.size} px, batch {cfg.batch}, {cfg.images} train + {cfg.valid} valid images, "
             f"{cfg.device}, {cfg.threads} threads, {cfg.workers} workers, {cfg.precision}; "
-            f"warm-up epoch + {cfg.epochs} steady; {platform.node()}: {cpu_model()} ({vector_isa() or 'no SIMD flags'}), "
+            f"warm-up epoch + {cfg.epochs} steady, {cfg.rounds} round(s); {platform.node()}: {cpu_model()} ({vector_isa() or 'no SIMD flags'}), "
             f"{os.cpu_count()} CPUs, "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 

@@ -91,7 +91,7 @@ def bench_commands(cfg, out_dir: Path) -> list[tuple[str, list[str]]]:
         out = out_dir / f"bench-b{batch}-{precision}.json"
         commands.append((label, [sys.executable, str(BENCH), "--device", "cuda", "--arch", cfg.arch,
                                  "--size", str(cfg.size), "--batch", str(batch), "--images", str(cfg.images),
-                                 "--valid", str(max(batch, cfg.images // 8)), "--epochs", str(cfg.epochs),
+                                 "--valid", str(max(batch, cfg.images // 8)), "--epochs", str(cfg.epochs), "--rounds", "1",
                                  "--precision", precision, "--workers", str(cfg.workers), "--autotune",
                                  "--only", cfg.only, "--loops", loops, "--json", str(out)]))
     return commands
