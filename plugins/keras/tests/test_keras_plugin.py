@@ -341,6 +341,15 @@ def test_the_reused_pipeline_gives_each_epoch_what_a_new_one_would(arrays):
     assert feeder.train(0, 3) is feeder.train(0, 4)                  # built once: nothing traced again
 
 
+def test_pipelines_run_without_tf_data_autotuning(arrays):
+    """Autotuning's thread stalled fit's iterator teardown (0.3-2.6 s, the CPU idle): every
+    dataset the plugin gives Keras has it off (and train.workers still applies)."""
+    feeder = data.Feeder(arrays, 8, seed=0, augment=DEFAULTS["augment"], workers=2)
+    for ds in (feeder.train(0, 1), feeder.train(0, 1, augment=False), feeder.evaluate("valid")):
+        assert ds.options().autotune.enabled is False
+        assert ds.options().threading.private_threadpool_size == 2
+
+
 def test_nothing_retraces_between_epochs_or_on_the_short_last_batch(arrays):
     """Training batches all have one shape (the short last one is dropped) and evaluation batches
     are padded to it, so each of Keras's step functions is traced once per compile."""
