@@ -8,10 +8,11 @@ the plugin's own library on the same model, data, augmentation and batch size.
 
 **plugin**: the real run, through the core (``dlcompare.host.training.train``) on a synthetic
 split written as `dlcompare split` writes one: the plugin's data pipeline with its augmentation,
-its training step, the per-epoch validation and the checkpoint of every epoch. Phase 1 is skipped
-(0 epochs) so every epoch trains the whole network; an epoch is the time between two epoch lines
-of the run's log (the line comes once the checkpoint is snapshotted; its write to disk, in the
-background, overlaps the next epoch, as in a real run). **bare**: the library's plain loop, no
+its training step, the per-epoch validation and the checkpoints as a run makes them
+(``train.checkpoint_every``, the default profile's unless ``--checkpoint-every`` says otherwise;
+0 checkpoints every epoch). Phase 1 is skipped (0 epochs) so every epoch trains the whole network;
+an epoch is the time between two epoch lines of the run's log (the line comes once the checkpoint
+is snapshotted; its write to disk, in the background, overlaps the next epoch, as in a real run). **bare**: the library's plain loop, no
 dlcompare (each plugin's ``bench.bare``): bare PyTorch (Dataset + DataLoader + torchvision
 transforms), plain fastai (``ImageDataLoaders.from_folder`` + ``vision_learner`` +
 ``fit_one_cycle``), plain Keras (``model.fit`` on ``tf.data`` with the same preprocessing layers);
@@ -61,6 +62,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="train.workers (loader workers)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "mixed"))
     parser.add_argument("--autotune", action="store_true", help="train.autotune")
+    parser.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
+                        help="train.checkpoint_every (default: params.yaml's; 0: every epoch)")
     parser.add_argument("--loops", default="plugin,bare", help="which loops: plugin, bare or both")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)   # one library, in-process
@@ -77,6 +80,8 @@ def parse(argv=None) -> argparse.Namespace:
         parser.error("--epochs must be at least 1 (the steady state needs an epoch after the warm-up)")
     if cfg.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if cfg.checkpoint_every is not None and cfg.checkpoint_every < 0:
+        parser.error("--checkpoint-every must be 0 (every epoch) or more seconds")
     if cfg.images < cfg.batch:
         parser.error(f"--images ({cfg.images}) must be at least --batch ({cfg.batch})")
     return cfg
@@ -133,7 +138,8 @@ def project(cfg, workdir: Path) -> dict:
     return {"data": {"dataset": "digits", "image_size": cfg.size},
             "train": {"libraries": [lib], "archs": [cfg.arch], "seeds": [0], "device": cfg.device,
                       "batch_size": cfg.batch, "threads": cfg.threads, "precision": cfg.precision,
-                      "workers": cfg.workers, "autotune": cfg.autotune},
+                      "workers": cfg.workers, "autotune": cfg.autotune,
+                      "checkpoint_every": checkpoint_every(cfg)},
             lib: {**defaults, **section}}
 
 
@@ -143,6 +149,17 @@ def load_default_section(library: str) -> dict:
 
     path = Path(__file__).resolve().parents[1] / "params.yaml"
     return dict((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(library) or {})
+
+
+def checkpoints(every: float) -> str:
+    return f"checkpoints every {every:g} s and at the end" if every else "a checkpoint every epoch"
+
+
+def checkpoint_every(cfg) -> float:
+    """--checkpoint-every, else the default profile's train.checkpoint_every (else the schema's)."""
+    if cfg.checkpoint_every is not None:
+        return cfg.checkpoint_every
+    return float(load_default_section("train").get("checkpoint_every", 60))
 
 
 def measure_plugin(cfg, workdir: Path) -> dict:
@@ -253,7 +270,8 @@ def header(cfg) -> str:
     from dlcompare.host.machine import cpu_model, vector_isa
 
     return (f"{cfg.arch}, {cfg.size} px, batch {cfg.batch}, {cfg.images} train + {cfg.valid} valid images, "
-            f"{cfg.device}, {cfg.threads} threads, {cfg.workers} workers, {cfg.precision}; "
+            f"{cfg.device}, {cfg.threads} threads, {cfg.workers} workers, {cfg.precision}, "
+            f"{checkpoints(checkpoint_every(cfg))}; "
             f"warm-up epoch + {cfg.epochs} steady, {cfg.rounds} round(s); {platform.node()}: {cpu_model()} ({vector_isa() or 'no SIMD flags'}), "
             f"{os.cpu_count()} CPUs, "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")

@@ -35,7 +35,7 @@ def test_arguments_are_checked():
     assert bench.parse(["--only", "keras", "--loops", "plugin"]).kinds == ["plugin"]
     assert cfg.rounds == 3
     for bad in (["--only", "jax"], ["--epochs", "0"], ["--images", "8", "--batch", "64"], ["--loops", "x"],
-                ["--rounds", "0"]):
+                ["--rounds", "0"], ["--checkpoint-every", "-1"]):
         with pytest.raises(SystemExit):
             bench.parse(bad)
 
@@ -95,6 +95,11 @@ def test_a_bench_run_trains_the_whole_network_with_valid_params(tmp_path):
         assert params["train"]["precision"] == "mixed" and params["train"]["workers"] == 0
     assert params_lib.validate(bench.project(cfg, tmp_path / "f"))["keras"]["augment"]   # the profile's augmentation
     assert (tmp_path / "torch" / "data" / "split").is_dir()
+    # checkpoints as the default profile makes them, unless --checkpoint-every says otherwise
+    profile = bench.load_default_section("train")["checkpoint_every"]
+    assert params["train"]["checkpoint_every"] == profile
+    cfg.checkpoint_every = 0.0
+    assert params_lib.validate(bench.project(cfg, tmp_path / "g"))["train"]["checkpoint_every"] == 0
 
 
 def test_training_flops_are_counted_on_the_torch_plugins_network():

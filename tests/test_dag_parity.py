@@ -45,6 +45,19 @@ def test_snakemake_and_dvc_agree_on_the_default_profile():
             "train_variant@keras_onecycle-resnet18-1"} <= names
 
 
+def test_training_depends_on_every_train_setting_that_can_change_a_result():
+    """A training job reruns when train.* other than its matrix changes, except checkpoint_every
+    (which epochs are checkpointed changes no result: tests/test_ledger.py)."""
+    import yaml
+
+    schema = yaml.safe_load((ROOT / "workflow/dlcompare/schemas/params.schema.yaml").read_text())
+    keys = set(schema["properties"]["train"]["properties"])
+    expected = {f"train.{k}" for k in keys - {"libraries", "variants", "archs", "seeds", "checkpoint_every"}}
+    for job in _jobs(ROOT)["dvc"]:
+        if job["name"].startswith(("train@", "train_variant@")):
+            assert set(job["params"]) == expected, job["name"]
+
+
 def job_counts(stdout: str) -> dict:
     """`snakemake -n --quiet rules` prints a 'job count' table; rule name -> jobs."""
     counts = {}

@@ -13,13 +13,13 @@ from dlcompare import Ledger, Run, UserError
 from dlcompare.kit import ledger as ledger_mod
 
 
-def make_run(tmp_path: Path, params=None, lines=None) -> Run:
+def make_run(tmp_path: Path, params=None, lines=None, checkpoint_every=0.0) -> Run:
     out = tmp_path / "out"
-    out.mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     return Run(library="toy", arch="linear", seed=0, device="cpu", pretrained="none", image_size=8,
                batch_size=4, threads=1, classes=["a", "b"], split_dir=tmp_path / "split",
                out_dir=out, checkpoint_dir=tmp_path / "ckpt", params=params or {"lr": 0.1},
-               log=(lines if lines is not None else []).append)
+               log=(lines if lines is not None else []).append, checkpoint_every=checkpoint_every)
 
 
 def train(run: Run, stop_after: int | None = None) -> Ledger:
@@ -67,6 +67,71 @@ def test_killed_run_resumes_after_its_last_checkpoint(tmp_path):
         [("phase1", 1, 1.0), ("phase1", 2, 0.5), ("phase2", 1, 1 / 3)]   # the counter was restored
     info = json.loads((tmp_path / "out" / "run.json").read_text())
     assert info["resumed_after"] == {"phase": "phase1", "epoch": 1}
+
+
+class Clock:
+    """time.monotonic for the Ledger: each epoch lasts ``epoch`` seconds."""
+
+    def __init__(self, epoch: float):
+        self.now, self.epoch = 1000.0, epoch
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def checkpoints_of(tmp_path, monkeypatch, every: float, epoch: float, phases) -> list:
+    """The (phase, epoch) of each checkpoint a run of ``phases`` [(phase, epochs)] writes."""
+    clock = Clock(epoch)
+    monkeypatch.setattr(ledger_mod.time, "monotonic", clock)
+    ledger, written = Ledger(make_run(tmp_path, checkpoint_every=every)), []
+    for phase, epochs in phases:
+        for k in range(1, epochs + 1):
+            clock.now += clock.epoch
+            ledger.record(phase, k, epochs, train_loss=1.0, valid_loss=0.5, valid_accuracy=0.5,
+                          images=8, train_seconds=0.1, seconds=clock.epoch,
+                          save=lambda path, at=(phase, k): written.append(at) or path.write_bytes(b"s"))
+    return written
+
+
+def test_checkpoints_come_at_the_interval_and_at_every_phase_end(tmp_path, monkeypatch):
+    phases = [("phase1", 2), ("phase2", 7)]
+    # 25 s epochs, every 60 s: the third epoch after a checkpoint passes it
+    assert checkpoints_of(tmp_path, monkeypatch, 60, 25.0, phases) == \
+        [("phase1", 2), ("phase2", 3), ("phase2", 6), ("phase2", 7)]
+    state = json.loads((tmp_path / "ckpt" / ledger_mod.STATE).read_text())
+    assert (state["phase"], state["epoch"], len(state["history"])) == ("phase2", 7, 9)
+
+
+def test_checkpoint_every_0_checkpoints_every_epoch(tmp_path, monkeypatch):
+    assert len(checkpoints_of(tmp_path, monkeypatch, 0, 0.5, [("phase1", 2), ("phase2", 3)])) == 5
+
+
+def test_a_kill_between_checkpoints_resumes_from_the_last_one_and_ends_the_same(tmp_path, monkeypatch):
+    """Epochs trained after the last checkpoint are trained again; the result does not change."""
+    clock = Clock(25.0)
+    monkeypatch.setattr(ledger_mod.time, "monotonic", clock)
+
+    def toy(run, kill_after=None):   # 5 epochs of 25 s, checkpoints every 60 s: after epochs 3 and 5
+        ledger, state = Ledger(run), {"w": 0}
+        state.update(ledger.restore(lambda path: pickle.loads(path.read_bytes())) or {})
+        for epoch in ledger.epochs("phase1", 5):
+            clock.now += clock.epoch
+            state["w"] += epoch
+            ledger.record("phase1", epoch, 5, train_loss=1.0 / state["w"], valid_loss=0.5,
+                          valid_accuracy=0.5, images=8, train_seconds=0.1, seconds=25.0,
+                          save=lambda path, s=dict(state): path.write_bytes(pickle.dumps(s)))
+            if epoch == kill_after:
+                raise KeyboardInterrupt
+        return ledger.history
+
+    uninterrupted = toy(make_run(tmp_path / "a", checkpoint_every=60))
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        toy(make_run(tmp_path / "b", lines=lines, checkpoint_every=60), kill_after=4)
+    assert json.loads((tmp_path / "b" / "ckpt" / ledger_mod.STATE).read_text())["epoch"] == 3
+    resumed = toy(make_run(tmp_path / "b", lines=lines, checkpoint_every=60))
+    assert "toy/linear/seed0: resuming after phase1 epoch 3" in lines
+    assert resumed == uninterrupted and len(resumed) == 5
 
 
 def test_a_checkpoint_of_other_settings_is_ignored(tmp_path):
@@ -124,9 +189,11 @@ def test_stop_after_exits_like_a_kill(tmp_path, monkeypatch):
         raise SystemExit(code)
 
     monkeypatch.setattr(ledger_mod, "stop", stop)
-    with pytest.raises(SystemExit):
-        train(make_run(tmp_path))
-    assert exits == [ledger_mod.STOP_EXIT_CODE] and (tmp_path / "ckpt" / ledger_mod.STATE).is_file()
+    with pytest.raises(SystemExit):   # the stopping epoch is checkpointed, whatever the interval
+        train(make_run(tmp_path, checkpoint_every=3600))
+    assert exits == [ledger_mod.STOP_EXIT_CODE]
+    state = json.loads((tmp_path / "ckpt" / ledger_mod.STATE).read_text())
+    assert (state["phase"], state["epoch"]) == ("phase1", 1)
 
 
 def test_a_snapshot_save_is_written_in_the_background_and_committed_after_it(tmp_path):

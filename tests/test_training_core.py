@@ -82,12 +82,14 @@ def test_a_failed_run_leaves_nothing_finished_and_a_rerun_resumes(project):
     with pytest.raises(RuntimeError, match="out of memory"):
         train(CrashAfter(3))
     assert not os.path.exists(RUN) and not os.path.exists(os.path.dirname(RUN) + "/.seed0.partial")
-    assert sorted(os.listdir(CHECKPOINT)) == ["phase2-epoch1.ckpt", "state.json"]   # kept for the next attempt
+    # kept for the next attempt: the end of phase 1 (phase 2's first epoch came before
+    # train.checkpoint_every's 60 s had passed, so it was not checkpointed)
+    assert sorted(os.listdir(CHECKPOINT)) == ["phase1-epoch2.ckpt", "state.json"]
 
     log = []
     resumed = train(CrashAfter(99), log=log)
-    assert "reference/linear/seed0: resuming after phase2 epoch 1" in log
-    assert sum(" epoch " in line and "resuming" not in line for line in log) == 1   # only epoch 4 ran again
+    assert "reference/linear/seed0: resuming after phase1 epoch 2" in log
+    assert sum(" epoch " in line and "resuming" not in line for line in log) == 2   # phase 2 ran again
     assert not os.path.exists(CHECKPOINT)
     resumed_metrics = json.loads((resumed / glossary.METRICS).read_text())
     history = (resumed / glossary.HISTORY).read_text().splitlines()
@@ -111,9 +113,9 @@ def test_fresh_discards_the_checkpoint(project):
 def test_a_damaged_checkpoint_is_one_error_naming_it(project):
     with pytest.raises(RuntimeError, match="out of memory"):
         train(CrashAfter(3))
-    payload = project / CHECKPOINT / "phase2-epoch1.ckpt"
+    payload = project / CHECKPOINT / "phase1-epoch2.ckpt"
     payload.write_bytes(b"garbage")
-    with pytest.raises(UserError, match=f"^checkpoint {CHECKPOINT}/phase2-epoch1.ckpt is damaged "
+    with pytest.raises(UserError, match=f"^checkpoint {CHECKPOINT}/phase1-epoch2.ckpt is damaged "
                                         r"\(sha256 mismatch\).*dlcompare train --fresh"):
         train()
     assert payload.exists() and not (project / RUN).exists()

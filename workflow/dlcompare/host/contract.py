@@ -82,6 +82,7 @@ class Run:
     precision: str = "fp32"     # "fp32" or "mixed" (the library's automatic mixed precision)
     workers: int = 0            # data-loader worker processes (0: load in the training process)
     autotune: bool = False      # let the library time kernels and keep the fastest (cuDNN benchmark)
+    checkpoint_every: float = 60.0   # seconds between the Ledger's checkpoints (and each phase's end); 0: every epoch
     variant: str | None = None  # the variant this run trains (params ``variants:``); None: base recipe
 
     @property

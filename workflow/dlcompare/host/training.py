@@ -144,7 +144,7 @@ def _train(params: dict, trainer: contract.Trainer, registry: Registry, variant:
         split_dir=split_dir, out_dir=staging, checkpoint_dir=checkpoint_dir,
         params=section, all_params=params, log=log, variant=variant,
         precision=tp.get("precision", "fp32"), workers=tp.get("workers", 0),
-        autotune=tp.get("autotune", False))
+        autotune=tp.get("autotune", False), checkpoint_every=tp.get("checkpoint_every", 60))
     seed_everything(int(seed))
     log(f"{run.prefix}: training on {devices.describe(device)} ({len(classes)} classes)"
         f"{devices.scheduler_note()}")

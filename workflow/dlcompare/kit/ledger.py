@@ -10,6 +10,14 @@ it is waited for before the next checkpoint, before the simulated kill and by ``
 error, if any, is raised there. On a GPU an epoch of the thesis's data lasts about as long as
 writing a resnet50's model and Adam state, so the write would otherwise double the epoch.
 
+An epoch is checkpointed when ``run.checkpoint_every`` seconds (``train.checkpoint_every``) have
+passed since the last checkpoint, and always at the end of a phase; 0 checkpoints every epoch.
+A kill loses at most that much training, and a short epoch does not pay for a copy of the whole
+model and optimizer it does not need (resnet18 with Adam: 131 MiB, about 0.4 s of CPU on the
+cores that train, against a 2.5 s epoch on two cores). Skipping a checkpoint changes nothing
+else: the saved state is the same whichever epoch it is taken at, so a resumed run ends as an
+uninterrupted one does.
+
 Checkpoint layout in ``run.checkpoint_dir``: ``<phase>-epoch<k>.ckpt`` (written by the plugin's
 save function) and ``state.json``, replaced atomically after it, naming that file with its
 sha256, the fingerprint of the run's settings, the history so far, the throughput counters,
@@ -118,7 +126,8 @@ class Ledger:
         self._state: dict | None = None
         self._warm: set[str] = set()  # the phases this process has trained an epoch of
         self._stop_after = int(os.environ.get(ENV_STOP_AFTER) or 0)
-        self._saved = 0
+        self._recorded = 0            # epochs this process has recorded
+        self._last_checkpoint = time.monotonic()
         self._pending: _Background | None = None   # the checkpoint being written
         self._read_checkpoint()
 
@@ -198,7 +207,8 @@ class Ledger:
         ``train_seconds`` is the time in training steps, ``seconds`` the whole epoch (with
         validation). The first epoch a process trains in each phase is that phase's warm-up (the
         model is rebuilt, retraced or recompiled there: Keras recompiles at the unfreeze), left
-        out of the steady-state rate for every library alike. A non-finite loss stops the run
+        out of the steady-state rate for every library alike. ``save`` is called only when the
+        epoch is checkpointed (see the module's docstring). A non-finite loss stops the run
         before it is checkpointed, so the last good checkpoint stays the resume point.
         """
         row = {"epoch": epoch, "phase": phase, "train_loss": float(train_loss),
@@ -218,19 +228,27 @@ class Ledger:
             self._warm.add(phase)
         self.history.append(row)
         self.kept = dict(keep or {})
-        self._checkpoint(phase, epoch, save)
+        self._recorded += 1
+        stopping = bool(self._stop_after) and self._recorded >= self._stop_after
+        if stopping or self._due(epoch, epochs):
+            self._checkpoint(phase, epoch, save)
         self.run.log_epoch(phase, epoch, epochs, train_loss=row["train_loss"],
                            valid_loss=row["valid_loss"], valid_accuracy=row["valid_accuracy"],
                            seconds=row["seconds"])
-        self._saved += 1
-        if self._stop_after and self._saved >= self._stop_after:
+        if stopping:   # a kill right after a checkpoint: the resume point is this epoch
             self.wait()
-            self.run.log(f"{self.run.prefix}: stopping after {self._saved} epoch(s) ({ENV_STOP_AFTER})")
+            self.run.log(f"{self.run.prefix}: stopping after {self._recorded} epoch(s) ({ENV_STOP_AFTER})")
             stop(STOP_EXIT_CODE)
         return row
 
+    def _due(self, epoch: int, epochs: int) -> bool:
+        """Whether this epoch is checkpointed: the phase's last, or the interval has passed."""
+        every = float(self.run.checkpoint_every)
+        return epoch >= epochs or time.monotonic() - self._last_checkpoint >= every
+
     def _checkpoint(self, phase: str, epoch: int, save: Save) -> None:
         self.wait()
+        self._last_checkpoint = time.monotonic()
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"{phase}-epoch{epoch}{SUFFIX}"
         # state.json as of this epoch (a JSON copy: the plugin may change what it asked to keep)
