@@ -12,11 +12,11 @@ its training step, the per-epoch validation and the checkpoints as a run makes t
 (``train.checkpoint_every``, the default profile's unless ``--checkpoint-every`` says otherwise;
 0 checkpoints every epoch). Phase 1 is skipped (0 epochs) so every epoch trains the whole network;
 an epoch is the time between two epoch lines of the run's log (the line comes once the checkpoint
-is snapshotted; its write to disk, in the background, overlaps the next epoch, as in a real run). **bare**: the library's plain loop, no
-dlcompare (each plugin's ``bench.bare``): bare PyTorch (Dataset + DataLoader + torchvision
-transforms), plain fastai (``ImageDataLoaders.from_folder`` + ``vision_learner`` +
-``fit_one_cycle``), plain Keras (``model.fit`` on ``tf.data`` with the same preprocessing layers);
-each validates once per epoch and saves nothing.
+is snapshotted; its write to disk, in the background, overlaps the next epoch, as in a real run).
+**bare**: the library's plain loop, no dlcompare (each plugin's ``bench.bare``): bare PyTorch
+(Dataset + DataLoader + torchvision transforms), plain fastai (``ImageDataLoaders.from_folder`` +
+``vision_learner`` + ``fit_one_cycle``), plain Keras (``model.fit`` on ``tf.data`` with the same
+preprocessing layers); each validates once per epoch and saves nothing.
 
 The first epoch (warm-up: model build, tracing, autotuning, loader start) is reported apart from
 the steady state (the median of the later epochs). Each library runs in a subprocess of its own

@@ -4,9 +4,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +34,26 @@ def metrics_of(experiments: list[dict]) -> dict[str, dict]:
     return found
 
 
+def kill_processes_in(folder, grace_s: float = 10.0) -> None:
+    """End every process working in ``folder`` (DVC's workers, which may outlive `queue stop`)."""
+    import psutil
+
+    def inside(proc) -> bool:
+        try:
+            return proc.pid != os.getpid() and Path(proc.cwd()).is_relative_to(folder)
+        except (psutil.Error, OSError):
+            return False
+
+    procs = [proc for proc in psutil.process_iter() if inside(proc)]
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
 def test_seed_sweep_through_the_experiment_queue(project, venv_env):
     tiny_profile(project, libraries=("torch",))
     for name in (".gitignore", ".dvcignore"):
@@ -45,7 +69,11 @@ def test_seed_sweep_through_the_experiment_queue(project, venv_env):
         assert "Queued experiment" in queued.stdout + queued.stderr
     started = time.monotonic()
     try:
-        run([exe("dvc"), "queue", "start", "-j", "2"], project, env)
+        # The workers inherit `queue start`'s stdout and stderr: with pipes there, the call would
+        # last until they exit, and a worker that misses its shutdown (dvc-task's monitor, seen
+        # here) would hold it forever. The status poll below is what waits.
+        subprocess.run([exe("dvc"), "queue", "start", "-j", "2"], cwd=project, env=env, check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while True:
             status = run([exe("dvc"), "queue", "status"], project, env).stdout
             if "Queued" not in status and "Running" not in status:
@@ -55,6 +83,7 @@ def test_seed_sweep_through_the_experiment_queue(project, venv_env):
             time.sleep(3)
     finally:   # never leave workers behind, whatever happened
         run([exe("dvc"), "queue", "stop", "--kill"], project, env, check=False)
+        kill_processes_in(project)
     print(f"two queued experiments, two workers: {time.monotonic() - started:.0f} s")
     assert status.count("Success") == 2, status + "\n" + "\n".join(
         run([exe("dvc"), "queue", "logs", name], project, env, check=False).stdout[-2000:]

@@ -5,6 +5,7 @@ Resuming to the uninterrupted result is the conformance suite's `resume` check."
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -426,7 +427,9 @@ def test_pretrained_body_comes_from_the_seeded_hub_cache(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_cli_run_killed_with_sigkill_resumes(tmp_path):
-    """`dlcompare train` killed for real mid-run: nothing looks finished; a re-run resumes."""
+    """`dlcompare train` killed for real mid-run, between checkpoints: nothing looks finished; a
+    re-run resumes from the last checkpoint (phase 1's end: phase 2's first epoch comes before
+    train.checkpoint_every's 60 s) and trains phase 2 again."""
     testing.make_split(tmp_path, n_classes=3, sizes=(48, 18, 12), image_size=16)
     (tmp_path / "params.yaml").write_text(textwrap.dedent("""\
         data: {dataset: digits, image_size: 16}
@@ -439,19 +442,20 @@ def test_cli_run_killed_with_sigkill_resumes(tmp_path):
     state = tmp_path / "results" / "checkpoints" / "torch" / "resnet18" / "seed0" / "state.json"
     for line in proc.stdout:
         if "phase2 epoch 1/3" in line:
-            # the line comes when the epoch is done; its checkpoint is written in the background
-            # and committed (state.json) once complete: kill right after that
+            # phase 1's last checkpoint is written in the background and committed (state.json)
+            # once complete: kill when it is, in phase 2's second epoch
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and '"phase": "phase2"' not in (
+            while time.monotonic() < deadline and '"phase": "phase1"' not in (
                     state.read_text() if state.is_file() else ""):
                 time.sleep(0.01)
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait()
+    assert json.loads(state.read_text())["epoch"] == 3
     run_dir = tmp_path / "results" / "runs" / "torch" / "resnet18" / "seed0"
     assert not (run_dir / "metrics.json").exists()
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert "resuming after phase2 epoch 1" in done.stdout
+    assert "resuming after phase1 epoch 3" in done.stdout
     with open(run_dir / HISTORY, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["phase"], int(r["epoch"])) for r in rows] == \
