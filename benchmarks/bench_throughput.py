@@ -80,7 +80,9 @@ def parse(argv=None) -> argparse.Namespace:
         parser.error("--epochs must be at least 1 (the steady state needs an epoch after the warm-up)")
     if cfg.rounds < 1:
         parser.error("--rounds must be at least 1")
-    if cfg.checkpoint_every is not None and cfg.checkpoint_every < 0:
+    if cfg.checkpoint_every is None:
+        cfg.checkpoint_every = default_checkpoint_every()
+    if cfg.checkpoint_every < 0:
         parser.error("--checkpoint-every must be 0 (every epoch) or more seconds")
     if cfg.images < cfg.batch:
         parser.error(f"--images ({cfg.images}) must be at least --batch ({cfg.batch})")
@@ -139,12 +141,12 @@ def project(cfg, workdir: Path) -> dict:
             "train": {"libraries": [lib], "archs": [cfg.arch], "seeds": [0], "device": cfg.device,
                       "batch_size": cfg.batch, "threads": cfg.threads, "precision": cfg.precision,
                       "workers": cfg.workers, "autotune": cfg.autotune,
-                      "checkpoint_every": checkpoint_every(cfg)},
+                      "checkpoint_every": cfg.checkpoint_every},
             lib: {**defaults, **section}}
 
 
 def load_default_section(library: str) -> dict:
-    """The library's section of the repository's params.yaml (the default profile), if any."""
+    """A section (a library's, or train) of the repository's params.yaml (the default profile)."""
     import yaml
 
     path = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -155,11 +157,12 @@ def checkpoints(every: float) -> str:
     return f"checkpoints every {every:g} s and at the end" if every else "a checkpoint every epoch"
 
 
-def checkpoint_every(cfg) -> float:
-    """--checkpoint-every, else the default profile's train.checkpoint_every (else the schema's)."""
-    if cfg.checkpoint_every is not None:
-        return cfg.checkpoint_every
-    return float(load_default_section("train").get("checkpoint_every", 60))
+def default_checkpoint_every() -> float:
+    """The default profile's train.checkpoint_every, else the schema's default (what a run gets)."""
+    from dlcompare import params as params_lib
+
+    schema = params_lib.load_schema()["properties"]["train"]["properties"]["checkpoint_every"]
+    return float(load_default_section("train").get("checkpoint_every", schema["default"]))
 
 
 def measure_plugin(cfg, workdir: Path) -> dict:
@@ -271,7 +274,7 @@ def header(cfg) -> str:
 
     return (f"{cfg.arch}, {cfg.size} px, batch {cfg.batch}, {cfg.images} train + {cfg.valid} valid images, "
             f"{cfg.device}, {cfg.threads} threads, {cfg.workers} workers, {cfg.precision}, "
-            f"{checkpoints(checkpoint_every(cfg))}; "
+            f"{checkpoints(cfg.checkpoint_every)}; "
             f"warm-up epoch + {cfg.epochs} steady, {cfg.rounds} round(s); {platform.node()}: {cpu_model()} ({vector_isa() or 'no SIMD flags'}), "
             f"{os.cpu_count()} CPUs, "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
